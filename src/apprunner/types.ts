@@ -1,0 +1,24 @@
+// What Maestro asks Apprunner to run. Apprunner alone decides the final command,
+// user, environment and limits of every app process and build step.
+
+import type { Limits } from '../state/types.js';
+
+export type ProcessKind = 'build' | 'release' | 'web' | 'worker';
+
+export interface RunSpec {
+  app: string;
+  kind: ProcessKind;
+  /** argv; a Procfile line is run as ['/bin/sh', '-c', line] inside the app's sandbox. */
+  command: string[];
+  /** Host path of the release folder; the process's working directory (/app when sandboxed). */
+  releaseDir: string;
+  /** The app's own variables (PORT, NODE_ENV, config vars). Nothing of the server's environment is added. */
+  env: Record<string, string>;
+  limits: Limits;
+  /** App uid/gid when sandboxed. */
+  uid: number | null;
+  /** Extra writable folders the step needs (e.g. the npm cache for builds). */
+  writable?: string[];
+}
+
+export type Isolation = 'sandbox' | 'none';

@@ -1,0 +1,38 @@
+// The narrow interface Maestro uses to steer the proxy. Maestro never touches
+// sockets; the proxy never reads platform state.
+
+export interface AccessEntry {
+  /** App the host routed to, or null for an unknown host. */
+  app: string | null;
+  host: string;
+  method: string;
+  path: string;
+  sourceIp: string;
+  targetPort: number | null;
+  status: number;
+  ms: number;
+}
+
+export interface RouteControl {
+  /** Replaces the hostnames (already validated and lower-cased) that route to app. */
+  setHosts(app: string, hosts: readonly string[]): void;
+  /**
+   * Replaces the ports of the app's serving processes in one step, so each request
+   * goes either to the old set or the new one. An empty list means the app has no
+   * process: the proxy answers 503 at once.
+   */
+  setBackends(app: string, ports: readonly number[]): void;
+  removeApp(app: string): void;
+  /**
+   * Resolves once no request or WebSocket is open to port (it no longer gets new
+   * ones after setBackends dropped it), or when timeoutMs passes; resolves to the
+   * number of connections still open then (they are closed by the caller's SIGTERM).
+   */
+  drain(port: number, timeoutMs: number): Promise<number>;
+}
+
+export interface ProxyOptions {
+  host: string;
+  port: number;
+  onAccess?: (entry: AccessEntry) => void;
+}

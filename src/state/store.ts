@@ -1,0 +1,62 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { PlatformState } from './types.js';
+
+function emptyState(): PlatformState {
+  return { version: 1, apps: {}, keys: [], nextUid: 20000 };
+}
+
+/**
+ * The platform's state in one JSON file. Every change is written to a temp file,
+ * fsynced and renamed over the old one, so a kill -9 at any moment leaves either
+ * the old or the new document, never a torn one.
+ */
+export class StateStore {
+  private state: PlatformState;
+
+  constructor(private readonly file: string) {
+    this.state = StateStore.read(file);
+  }
+
+  static read(file: string): PlatformState {
+    try {
+      const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as PlatformState;
+      return { ...emptyState(), ...parsed };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
+      throw new Error(`cannot read state file ${file}: ${(err as Error).message}`);
+    }
+  }
+
+  /** A read-only view; mutate only through update(). */
+  get(): Readonly<PlatformState> {
+    return this.state;
+  }
+
+  /** Applies fn to a copy and persists it; if fn throws, nothing changes. */
+  update<T>(fn: (draft: PlatformState) => T): T {
+    const draft = structuredClone(this.state);
+    const result = fn(draft);
+    this.write(draft);
+    this.state = draft;
+    return result;
+  }
+
+  private write(next: PlatformState): void {
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    const fd = fs.openSync(tmp, 'w', 0o600);
+    try {
+      fs.writeSync(fd, JSON.stringify(next, null, 1));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, this.file);
+    const dir = fs.openSync(path.dirname(this.file), 'r');
+    try {
+      fs.fsyncSync(dir);
+    } finally {
+      fs.closeSync(dir);
+    }
+  }
+}

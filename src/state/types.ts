@@ -1,0 +1,69 @@
+// The persisted shape of the platform: one JSON document, written atomically.
+
+export type ReleaseSource = 'git' | 'rsync' | 'deploy' | 'config' | 'rollback' | 'scale';
+export type ReleaseStatus = 'building' | 'succeeded' | 'failed';
+
+export interface ReleaseRecord {
+  version: number;
+  /** Folder under releases/ holding the built code; shared by config and rollback releases. */
+  build: string;
+  source: ReleaseSource;
+  commit: string | null;
+  description: string;
+  by: string;
+  createdAt: string;
+  status: ReleaseStatus;
+  /** Config vars this release runs with (a snapshot, so rollback restores them). */
+  config: Record<string, string>;
+}
+
+export interface TokenRecord {
+  id: string;
+  /** sha256 of the secret, hex. The secret itself is shown once and never stored. */
+  hash: string;
+  createdAt: string;
+  lastUsed: string | null;
+}
+
+export interface Limits {
+  memoryMb: number;
+  pids: number;
+  nofile: number;
+}
+
+export interface AppRecord {
+  name: string;
+  domains: string[];
+  createdAt: string;
+  tokens: TokenRecord[];
+  releases: ReleaseRecord[];
+  /** Version of the release that serves, or null before the first deploy. */
+  current: number | null;
+  nextVersion: number;
+  config: Record<string, string>;
+  /** Process counts by Procfile type; missing types run 0 except web (1). */
+  formation: Record<string, number>;
+  limits: Limits;
+  /** System uid/gid of the app when the sandbox is on; allocated once and kept. */
+  uid: number | null;
+}
+
+export interface KeyRecord {
+  name: string;
+  /** OpenSSH one-line form: "ssh-ed25519 AAAA…". */
+  publicKey: string;
+  fingerprint: string;
+  admin: boolean;
+  apps: string[];
+  addedAt: string;
+  lastUsed: string | null;
+}
+
+export interface PlatformState {
+  version: 1;
+  apps: Record<string, AppRecord>;
+  keys: KeyRecord[];
+  nextUid: number;
+}
+
+export const DEFAULT_LIMITS: Limits = { memoryMb: 512, pids: 256, nofile: 4096 };
