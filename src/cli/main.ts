@@ -1,0 +1,66 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { controlRequest } from '../control/control-client.js';
+import { DataPaths } from '../state/paths.js';
+import { UserError } from '../state/names.js';
+import { runServerCommand } from './server-command.js';
+
+/** Commands whose input may come on stdin (a key), read here and sent along. */
+const STDIN_COMMANDS = new Set(['keys:add']);
+
+function takeDataOption(argv: string[]): { data: string; rest: string[] } {
+  const rest: string[] = [];
+  let data = process.env.PLATFORMX_DATA ?? './.platformx';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--data') data = argv[++i] ?? data;
+    else if (a.startsWith('--data=')) data = a.slice('--data='.length);
+    else rest.push(a);
+  }
+  return { data, rest };
+}
+
+async function readStdin(): Promise<string | undefined> {
+  if (process.stdin.isTTY) return undefined;
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** `--file PATH` is read by the CLI (the path is on the user's side), and sent as stdin. */
+function takeFileOption(argv: string[]): { argv: string[]; content?: string } {
+  const i = argv.findIndex((a) => a === '--file' || a.startsWith('--file='));
+  if (i < 0) return { argv };
+  const inline = argv[i]!.startsWith('--file=') ? argv[i]!.slice(7) : undefined;
+  const file = inline ?? argv[i + 1];
+  if (!file) throw new UserError('--file needs a path to a public key file, like ~/.ssh/id_ed25519.pub');
+  let content: string;
+  try {
+    content = fs.readFileSync(path.resolve(file), 'utf8');
+  } catch (err) {
+    throw new UserError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return { argv: [...argv.slice(0, i), ...argv.slice(i + (inline ? 1 : 2))], content };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    if (argv[0] === 'server') return await runServerCommand(argv.slice(1));
+    const { data, rest } = takeDataOption(argv);
+    let command = rest;
+    let stdin: string | undefined;
+    if (STDIN_COMMANDS.has(command[0] ?? '')) {
+      const f = takeFileOption(command);
+      command = f.argv;
+      stdin = f.content ?? (await readStdin());
+    }
+    const paths = new DataPaths(data);
+    return await controlRequest(paths.controlSocket, { type: 'command', argv: command, stdin }, {
+      stdout: (t) => process.stdout.write(t),
+      stderr: (t) => process.stderr.write(t),
+    });
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

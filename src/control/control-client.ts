@@ -1,0 +1,30 @@
+import net from 'node:net';
+import { lineReader, type ControlMessage, type ControlRequest } from './protocol.js';
+
+/**
+ * Sends one request to the server's control socket, writes its output as it
+ * comes, and resolves to the exit code.
+ */
+export function controlRequest(
+  socketPath: string,
+  req: ControlRequest,
+  out: { stdout: (t: string) => void; stderr: (t: string) => void },
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(socketPath);
+    let exit: number | null = null;
+    sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
+    sock.on('data', lineReader((m) => {
+      const msg = m as ControlMessage;
+      if ('out' in msg) out.stdout(msg.out);
+      else if ('err' in msg) out.stderr(msg.err);
+      else if ('exit' in msg) exit = msg.exit;
+    }));
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
+        reject(new Error(`no platformx server is running with data folder of ${socketPath}: start it with 'platformx server' (or set --data / PLATFORMX_DATA)`));
+      } else reject(err);
+    });
+    sock.on('close', () => resolve(exit ?? 1));
+  });
+}

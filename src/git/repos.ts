@@ -1,0 +1,36 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The project's hooks/ folder: the hooks every app repo runs. */
+export const HOOKS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'hooks');
+const HOOKS = ['pre-receive', 'post-receive'];
+
+/** Creates an app's bare repository (apps:create is the only way a repo comes to be). */
+export function createBareRepo(repo: string, controlSocket: string): void {
+  fs.mkdirSync(path.dirname(repo), { recursive: true, mode: 0o700 });
+  execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', repo], { stdio: 'ignore' });
+  installHooks(repo, controlSocket);
+}
+
+const shQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * Writes small wrappers into the repo that exec the project's hooks with this
+ * server's node and control socket. exec keeps the pid, so the hook's parent is
+ * the git-receive-pack process the server spawned and can attribute the push to.
+ * Rewritten at every start, so a moved install or a new node stays in effect.
+ */
+export function installHooks(repo: string, controlSocket: string): void {
+  for (const hook of HOOKS) {
+    const wrapper = [
+      '#!/bin/sh',
+      `PLATFORMX_CONTROL_SOCKET=${shQuote(controlSocket)} exec ${shQuote(process.execPath)} ${shQuote(path.join(HOOKS_DIR, hook))}`,
+      '',
+    ].join('\n');
+    const file = path.join(repo, 'hooks', hook);
+    fs.writeFileSync(`${file}.tmp`, wrapper, { mode: 0o755 });
+    fs.renameSync(`${file}.tmp`, file);
+  }
+}

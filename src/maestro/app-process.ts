@@ -1,0 +1,183 @@
+import type { ChildProcess } from 'node:child_process';
+import readline from 'node:readline';
+import type { Apprunner } from '../apprunner/apprunner.js';
+import type { RunSpec } from '../apprunner/types.js';
+import type { AppLog } from '../logs/app-log.js';
+import { waitForListening } from './health-check.js';
+import { restartDelayMs, HEALTHY_RESET_MS } from './backoff.js';
+
+export type ProcessState = 'starting' | 'up' | 'crashed' | 'restarting' | 'stopping' | 'stopped';
+
+export interface ProcessEvents {
+  /** A routed (web) process started or stopped listening; the fleet re-routes. */
+  onRoutable(proc: AppProcess): void;
+  /** Process group started / ended: kept in the process registry. */
+  onSpawn(pid: number): void;
+  onGone(pid: number): void;
+}
+
+const STOP_GRACE_MS = 10_000;
+
+/**
+ * One supervised app process (`web.1`, `worker.2`…). It keeps its port across
+ * restarts, and after an unexpected exit restarts with growing delays.
+ */
+export class AppProcess {
+  state: ProcessState = 'starting';
+  restarts = 0;
+  startedAt = 0;
+  nextRestartAt = 0;
+  lastExit: string | null = null;
+  private child: ChildProcess | null = null;
+  private exited: Promise<void> = Promise.resolve();
+  private restartTimer: NodeJS.Timeout | null = null;
+  private stopping = false;
+  /** Supervision starts once the process first passed its health check; before that a crash fails the deploy. */
+  private supervised = false;
+
+  constructor(
+    readonly type: string,
+    readonly index: number,
+    readonly port: number | null,
+    readonly release: number,
+    private readonly spec: RunSpec,
+    private readonly apprunner: Apprunner,
+    private readonly log: AppLog,
+    private readonly events: ProcessEvents,
+  ) {}
+
+  get name(): string {
+    return `${this.type}.${this.index}`;
+  }
+
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+
+  get routable(): boolean {
+    return this.state === 'up' && this.port !== null;
+  }
+
+  /** Starts the process; for web processes, resolves once it listens on PORT. */
+  async start(bootTimeoutMs: number): Promise<void> {
+    this.spawnChild();
+    if (this.port === null) return;
+    await waitForListening(this.port, bootTimeoutMs, () => this.exitedEarly());
+  }
+
+  /** Why the process is gone, or null while it runs: lets health checks fail fast. */
+  exitedEarly(): string | null {
+    return this.child ? null : (this.lastExit ?? 'exited');
+  }
+
+  /** The process passed its health check: it may take traffic. */
+  markUp(): void {
+    this.supervised = true;
+    if (this.state === 'starting') this.state = 'up';
+  }
+
+  private spawnChild(): void {
+    const child = this.apprunner.spawn(this.spec);
+    this.child = child;
+    this.startedAt = Date.now();
+    const pid = child.pid;
+    if (pid !== undefined) this.events.onSpawn(pid);
+    const tag = `app[${this.name}]`;
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream) readline.createInterface({ input: stream }).on('line', (l) => this.log.write(tag, l));
+    }
+    this.exited = new Promise((resolve) => {
+      child.once('error', (err) => {
+        this.log.write(`platform[${this.name}]`, `could not start: ${err.message}`);
+      });
+      // 'exit', not 'close': a grandchild holding stdout open must not delay supervision.
+      child.once('exit', (code, signal) => {
+        if (pid !== undefined) {
+          signalGroup(pid, 'SIGKILL');
+          this.events.onGone(pid);
+        }
+        this.onExit(code, signal);
+        resolve();
+      });
+    });
+  }
+
+  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    this.lastExit = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    this.child = null;
+    if (this.stopping) {
+      this.state = 'stopped';
+      return;
+    }
+    if (!this.supervised) {
+      this.state = 'crashed';
+      return;
+    }
+    const wasRoutable = this.routable;
+    const ranMs = Date.now() - this.startedAt;
+    if (ranMs >= HEALTHY_RESET_MS) this.restarts = 0;
+    const delay = restartDelayMs(this.restarts);
+    this.restarts++;
+    this.state = 'crashed';
+    this.log.write(`platform[${this.name}]`, `process ${this.lastExit}; restarting in ${Math.round(delay / 1000)}s`);
+    if (wasRoutable) this.events.onRoutable(this);
+    this.nextRestartAt = Date.now() + delay;
+    this.restartTimer = setTimeout(() => void this.restart(), delay);
+  }
+
+  private async restart(): Promise<void> {
+    this.restartTimer = null;
+    if (this.stopping) return;
+    this.state = 'restarting';
+    this.spawnChild();
+    this.state = 'starting';
+    try {
+      if (this.port !== null) await waitForListening(this.port, 60_000, () => (this.child ? null : this.lastExit));
+      if (this.stopping || !this.child) return;
+      this.state = 'up';
+      this.log.write(`platform[${this.name}]`, 'process is up again');
+      this.events.onRoutable(this);
+    } catch {
+      /* onExit already scheduled the next try */
+    }
+  }
+
+  /** Status for `ps`: up, crashed, "restarting in 8s", stopped. */
+  describe(): string {
+    if (this.state === 'crashed' && this.restartTimer) {
+      return `restarting in ${Math.max(0, Math.ceil((this.nextRestartAt - Date.now()) / 1000))}s`;
+    }
+    return this.state;
+  }
+
+  /** SIGTERM to the process group, SIGKILL after 10 s; resolves when it is gone. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    const child = this.child;
+    if (!child || child.pid === undefined) {
+      this.state = 'stopped';
+      return;
+    }
+    this.state = 'stopping';
+    signalGroup(child.pid, 'SIGTERM');
+    const timer = setTimeout(() => signalGroup(child.pid!, 'SIGKILL'), STOP_GRACE_MS);
+    await this.exited;
+    clearTimeout(timer);
+    // Whatever the app left behind in its group goes too.
+    signalGroup(child.pid, 'SIGKILL');
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}

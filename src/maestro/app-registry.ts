@@ -1,0 +1,142 @@
+import fs from 'node:fs';
+import { createBareRepo } from '../git/repos.js';
+import type { RouteControl } from '../proxy/types.js';
+import { UserError, checkAppName, normalizeHostname } from '../state/names.js';
+import type { DataPaths } from '../state/paths.js';
+import type { StateStore } from '../state/store.js';
+import { DEFAULT_LIMITS, type AppRecord, type TokenRecord } from '../state/types.js';
+import { findToken, newToken } from './tokens.js';
+
+/** Apps, their hostnames and their deploy tokens: the records, the repos and the proxy's host table. */
+export class AppRegistry {
+  constructor(
+    private readonly store: StateStore,
+    private readonly paths: DataPaths,
+    private readonly routes: RouteControl,
+    private readonly baseDomain: string,
+  ) {}
+
+  get(name: string): AppRecord {
+    const app = this.store.get().apps[name];
+    if (!app) throw new UserError(`app '${name}' does not exist: create it with 'platformx apps:create ${name}'`);
+    return app;
+  }
+
+  list(): AppRecord[] {
+    return Object.values(this.store.get().apps).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Every hostname of the app: its domains plus APP.BASE_DOMAIN. */
+  hosts(app: AppRecord): string[] {
+    return [...app.domains, `${app.name}.${this.baseDomain}`];
+  }
+
+  create(name: string, domains: string[]): AppRecord {
+    checkAppName(name);
+    const hosts = domains.map(normalizeHostname);
+    if (this.store.get().apps[name]) throw new UserError(`app '${name}' already exists: pick another name`);
+    for (const h of hosts) this.checkHostFree(h, name);
+    if (new Set(hosts).size !== hosts.length) throw new UserError('the same domain was given twice');
+    createBareRepo(this.paths.repo(name), this.paths.controlSocket);
+    const app = this.store.update((s) => {
+      const record: AppRecord = {
+        name,
+        domains: hosts,
+        createdAt: new Date().toISOString(),
+        tokens: [],
+        releases: [],
+        current: null,
+        nextVersion: 1,
+        config: {},
+        formation: { web: 1 },
+        limits: { ...DEFAULT_LIMITS },
+        uid: null,
+      };
+      s.apps[name] = record;
+      return record;
+    });
+    this.routes.setHosts(name, this.hosts(app));
+    this.routes.setBackends(name, []);
+    return app;
+  }
+
+  /** Removes the record first (a crash then leaves only orphan files), then the files. */
+  destroy(name: string): void {
+    this.get(name);
+    this.store.update((s) => {
+      delete s.apps[name];
+      for (const k of s.keys) k.apps = k.apps.filter((a) => a !== name);
+    });
+    this.routes.removeApp(name);
+    fs.rmSync(this.paths.appDir(name), { recursive: true, force: true });
+  }
+
+  /** The app a hostname belongs to, if any (domains and APP.BASE_DOMAIN). */
+  ownerOf(host: string): string | null {
+    for (const app of this.list()) if (this.hosts(app).includes(host)) return app.name;
+    return null;
+  }
+
+  private checkHostFree(host: string, forApp: string): void {
+    const owner = this.ownerOf(host);
+    if (owner && owner !== forApp) throw new UserError(`hostname '${host}' already belongs to app '${owner}'`);
+    if (host.endsWith(`.${this.baseDomain}`) && host !== `${forApp}.${this.baseDomain}` && host.split('.').length === this.baseDomain.split('.').length + 1) {
+      throw new UserError(`hostname '${host}' is reserved for app '${host.split('.')[0]}'`);
+    }
+  }
+
+  addDomain(name: string, host: string): string {
+    this.get(name);
+    const h = normalizeHostname(host);
+    this.checkHostFree(h, name);
+    const app = this.store.update((s) => {
+      const a = s.apps[name]!;
+      if (a.domains.includes(h)) throw new UserError(`app '${name}' already has domain '${h}'`);
+      a.domains.push(h);
+      return a;
+    });
+    this.routes.setHosts(name, this.hosts(app));
+    return h;
+  }
+
+  removeDomain(name: string, host: string): void {
+    this.get(name);
+    const h = normalizeHostname(host);
+    const app = this.store.update((s) => {
+      const a = s.apps[name]!;
+      if (!a.domains.includes(h)) throw new UserError(`app '${name}' has no domain '${h}': see 'platformx apps:info ${name}'`);
+      a.domains = a.domains.filter((d) => d !== h);
+      return a;
+    });
+    this.routes.setHosts(name, this.hosts(app));
+  }
+
+  createToken(name: string): { id: string; secret: string } {
+    this.get(name);
+    const { record, secret } = newToken();
+    this.store.update((s) => s.apps[name]!.tokens.push(record));
+    return { id: record.id, secret };
+  }
+
+  revokeToken(name: string, id: string): void {
+    this.get(name);
+    this.store.update((s) => {
+      const a = s.apps[name]!;
+      if (!a.tokens.some((t) => t.id === id)) throw new UserError(`app '${name}' has no token '${id}': see 'platformx tokens:list ${name}'`);
+      a.tokens = a.tokens.filter((t) => t.id !== id);
+    });
+  }
+
+  /** The token of app that secret is, or undefined. Records its use. */
+  authenticate(name: string, secret: string): TokenRecord | undefined {
+    const app = this.store.get().apps[name];
+    if (!app) return undefined;
+    const token = findToken(app.tokens, secret);
+    if (!token) return undefined;
+    this.store.update((s) => {
+      const t = s.apps[name]?.tokens.find((x) => x.id === token.id);
+      if (t) t.lastUsed = new Date().toISOString();
+    });
+    return token;
+  }
+}

@@ -1,0 +1,71 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Apprunner } from '../apprunner/apprunner.js';
+import type { RunSpec } from '../apprunner/types.js';
+import type { AppRecord } from '../state/types.js';
+import type { DeployOutput } from './deploy-output.js';
+import { hasDependencies, readPackageJson } from './process-types.js';
+import { runStep } from './run-step.js';
+
+export interface BuildContext {
+  app: AppRecord;
+  dir: string;
+  npmCache: string;
+  apprunner: Apprunner;
+  out: DeployOutput;
+}
+
+/**
+ * Installs and builds a checked-out release in place, as Heroku's Node buildpack
+ * does: npm ci with a lockfile, npm install without one, nothing without
+ * dependencies; `npm run build` when defined; dev dependencies pruned.
+ */
+export async function buildRelease(ctx: BuildContext): Promise<void> {
+  const { dir, out } = ctx;
+  const pkg = readPackageJson(dir);
+  const hasLock = fs.existsSync(path.join(dir, 'package-lock.json')) || fs.existsSync(path.join(dir, 'npm-shrinkwrap.json'));
+  const buildScript = Boolean(pkg?.scripts?.build);
+  const npm = (args: string[], label: string, production: boolean) =>
+    runStep(ctx.apprunner, npmSpec(ctx, args, production), out, label);
+
+  if (pkg && hasDependencies(pkg)) {
+    // Without a build script, dev dependencies are never needed: skip them outright.
+    const omitDev = buildScript ? [] : ['--omit=dev'];
+    if (hasLock) {
+      out.step('Installing dependencies (npm ci)');
+      await npm(['ci', ...omitDev], 'npm ci', false);
+    } else {
+      out.step('Installing dependencies (npm install, no lockfile)');
+      await npm(['install', ...omitDev], 'npm install', false);
+    }
+  } else {
+    out.step('No dependencies to install');
+  }
+  if (buildScript) {
+    out.step('Building (npm run build)');
+    await npm(['run', 'build'], 'npm run build', false);
+    if (pkg && hasDependencies(pkg)) {
+      out.step('Pruning dev dependencies');
+      await npm(['prune', '--omit=dev'], 'npm prune', true);
+    }
+  }
+}
+
+function npmSpec(ctx: BuildContext, args: string[], production: boolean): RunSpec {
+  return {
+    app: ctx.app.name,
+    kind: 'build',
+    command: ['npm', ...args, '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=warn'],
+    releaseDir: ctx.dir,
+    env: {
+      ...ctx.app.config,
+      // Dev dependencies are needed for a build step; NODE_ENV=production would skip them.
+      NODE_ENV: production ? 'production' : 'development',
+      npm_config_cache: ctx.npmCache,
+      npm_config_update_notifier: 'false',
+    },
+    limits: ctx.app.limits,
+    uid: ctx.app.uid,
+    writable: [ctx.npmCache],
+  };
+}

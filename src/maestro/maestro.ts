@@ -1,0 +1,258 @@
+import type { Apprunner } from '../apprunner/apprunner.js';
+import type { AppLogs } from '../logs/app-log.js';
+import type { RouteControl } from '../proxy/types.js';
+import { UserError } from '../state/names.js';
+import type { DataPaths } from '../state/paths.js';
+import type { StateStore } from '../state/store.js';
+import { AppRegistry } from './app-registry.js';
+import { buildRelease } from './build.js';
+import { checkoutCommit } from './checkout.js';
+import { DeployLocks } from './deploy-lock.js';
+import { DeployOutput } from './deploy-output.js';
+import type { Fleet } from './fleet.js';
+import { PortAllocator } from './port-allocator.js';
+import { detectProcessTypes } from './process-types.js';
+import { ProcessRegistry } from './process-registry.js';
+import { Releases, type NewRelease } from './releases.js';
+import { RestartPipeline } from './restart-pipeline.js';
+import { runStep } from './run-step.js';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface MaestroOptions {
+  store: StateStore;
+  paths: DataPaths;
+  routes: RouteControl;
+  apprunner: Apprunner;
+  logs: AppLogs;
+  baseDomain: string;
+  keepBuilds: number;
+  drainTimeoutMs: number;
+  bootTimeoutMs: number;
+  /** Called for every app before its build, e.g. to give it a sandbox user. */
+  prepareApp?: (app: string) => void;
+}
+
+/** What a deploy builds from: fills a new, empty release folder with the app's code. */
+export type SourceFiller = (dir: string, out: DeployOutput) => Promise<void>;
+
+export interface DeployRequest extends Omit<NewRelease, 'build' | 'config'> {
+  /** New code to build; null reuses `reuseBuild`. */
+  fill: SourceFiller | null;
+  reuseBuild?: string;
+  config?: Record<string, string>;
+}
+
+/** A release that is built, started and healthy, waiting for its switch. */
+export interface PreparedRelease {
+  app: string;
+  version: number;
+  fleet: Fleet;
+}
+
+/**
+ * The application controller. Owns apps and releases and runs every change that
+ * alters what serves through one path: prepare (build, start, health check:
+ * may fail, the old release keeps serving) then promote (switch, drain, stop).
+ */
+export class Maestro {
+  readonly apps: AppRegistry;
+  readonly releases: Releases;
+  readonly pipeline: RestartPipeline;
+  readonly locks = new DeployLocks();
+  private readonly registry: ProcessRegistry;
+
+  constructor(private readonly o: MaestroOptions) {
+    this.apps = new AppRegistry(o.store, o.paths, o.routes, o.baseDomain);
+    this.releases = new Releases(o.store, o.paths, o.keepBuilds);
+    this.registry = new ProcessRegistry(path.join(o.paths.root, 'processes.json'));
+    this.pipeline = new RestartPipeline({
+      apprunner: o.apprunner,
+      ports: new PortAllocator(),
+      routes: o.routes,
+      logs: o.logs,
+      registry: this.registry,
+      drainTimeoutMs: o.drainTimeoutMs,
+      bootTimeoutMs: o.bootTimeoutMs,
+    });
+  }
+
+  /** An output that also puts each step header into the app's log as platform[deploy]. */
+  output(app: string, version: number | null, sinks: ((line: string) => void)[] = []): DeployOutput {
+    const log = this.o.logs.get(app);
+    const out = new DeployOutput(version === null ? null : this.o.paths.buildLog(app, version), [
+      ...sinks,
+      (line) => {
+        if (line.startsWith('----->')) log.write('platform[deploy]', line.slice(7));
+      },
+    ]);
+    return out;
+  }
+
+  /** Takes the app's deploy lock, telling the caller when it has to wait for another deploy. */
+  lock(app: string, out: { step(t: string): void }): Promise<() => void> {
+    return this.locks.acquire(app, () => out.step(`Another deploy of '${app}' is running; waiting for it to finish`));
+  }
+
+  /**
+   * Builds and starts a new release beside the serving one. The caller holds the
+   * app's lock. On failure the release is marked failed and nothing serves differently.
+   */
+  async prepare(appName: string, req: DeployRequest, sinks: ((line: string) => void)[]): Promise<PreparedRelease> {
+    const app = this.apps.get(appName);
+    const release = this.releases.create(appName, {
+      source: req.source,
+      commit: req.commit,
+      description: req.description,
+      by: req.by,
+      config: req.config ?? app.config,
+      build: req.fill ? null : (req.reuseBuild ?? null),
+    });
+    const out = this.output(appName, release.version, sinks);
+    const dir = this.o.paths.build(appName, release.build);
+    try {
+      this.o.prepareApp?.(appName);
+      const fresh = this.apps.get(appName);
+      if (req.fill) {
+        out.step(`Preparing release v${release.version} (${req.description})`);
+        fs.mkdirSync(path.dirname(dir), { recursive: true });
+        await req.fill(dir, out);
+        await buildRelease({ app: fresh, dir, npmCache: this.o.paths.npmCache, apprunner: this.o.apprunner, out });
+      } else if (!this.releases.buildExists(appName, release.build)) {
+        throw new UserError(`the build of ${release.build} was removed (only the newest builds are kept): deploy again instead`);
+      } else {
+        out.step(`Preparing release v${release.version} (${req.description}) from the build of ${release.build}`);
+      }
+      const processTypes = detectProcessTypes(dir, appName);
+      if (processTypes.release) {
+        out.step('Running release command');
+        await runStep(this.o.apprunner, {
+          app: appName, kind: 'release', command: processTypes.release, releaseDir: dir,
+          env: { ...release.config, NODE_ENV: 'production' }, limits: fresh.limits, uid: fresh.uid,
+        }, out, 'the release command');
+      }
+      const fleet = await this.pipeline.start({ app: fresh, release, releaseDir: dir, processTypes }, out);
+      return { app: appName, version: release.version, fleet };
+    } catch (err) {
+      const why = (err as Error).message;
+      out.step(`Deploy failed: ${why}`);
+      this.releases.fail(appName, release.version, why);
+      this.o.logs.get(appName).write('platform[deploy]', `release v${release.version} failed: ${why}`);
+      throw err;
+    } finally {
+      out.close();
+    }
+  }
+
+  /** Switches traffic to a prepared release and retires the one it replaces. */
+  promote(p: PreparedRelease, sinks: ((line: string) => void)[]): void {
+    const previous = this.pipeline.promote(p.fleet);
+    this.releases.succeed(p.app, p.version);
+    const app = this.apps.get(p.app);
+    const out = this.output(p.app, p.version, sinks);
+    out.step(`Released v${p.version}: http://${this.apps.hosts(app)[0]}/`);
+    out.close();
+    if (previous) {
+      void this.pipeline.retire(previous).then(
+        () => this.o.logs.get(p.app).write('platform[deploy]', `v${previous.release} drained and stopped`),
+        (err: Error) => this.o.logs.get(p.app).write('platform[deploy]', `stopping v${previous.release} failed: ${err.message}`),
+      );
+    }
+  }
+
+  /** Stops a prepared release that will not be promoted (abandoned push). */
+  async discard(p: PreparedRelease, why: string): Promise<void> {
+    await Promise.all(p.fleet.processes.map((x) => x.stop()));
+    this.releases.fail(p.app, p.version, why);
+    this.o.logs.get(p.app).write('platform[deploy]', `release v${p.version} discarded: ${why}`);
+  }
+
+  /** The whole pipeline in one go, under the app's lock: for deploy, rollback, config and legacy restarts. */
+  async deploy(appName: string, req: DeployRequest, sinks: ((line: string) => void)[]): Promise<number> {
+    this.apps.get(appName);
+    const unlock = await this.lock(appName, this.output(appName, null, sinks));
+    try {
+      const prepared = await this.prepare(appName, req, sinks);
+      this.promote(prepared, sinks);
+      return prepared.version;
+    } finally {
+      unlock();
+    }
+  }
+
+  /** A SourceFiller that checks out a commit of the app's repo. */
+  gitSource(appName: string, commit: string, gitEnv: Record<string, string> = {}): SourceFiller {
+    return async (dir, out) => {
+      out.step(`Checking out ${commit.slice(0, 7)}`);
+      await checkoutCommit(this.o.paths.repo(appName), commit, dir, gitEnv);
+    };
+  }
+
+  /** Restarts the current release with zero downtime: a new fleet, switch, drain the old one. */
+  async restart(appName: string, sinks: ((line: string) => void)[]): Promise<void> {
+    const app = this.apps.get(appName);
+    const out = this.output(appName, null, sinks);
+    const unlock = await this.lock(appName, out);
+    try {
+      const release = this.releases.current(this.apps.get(appName));
+      if (!release) throw new UserError(`app '${appName}' has no release yet: push code first`);
+      const dir = this.o.paths.build(appName, release.build);
+      const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, appName) }, out);
+      const previous = this.pipeline.promote(fleet);
+      out.step(`Restarted v${release.version}`);
+      if (previous) await this.pipeline.retire(previous);
+    } finally {
+      unlock();
+      out.close();
+    }
+  }
+
+  /** Starts every app's current release (server start). Failures are logged, never fatal. */
+  async startAll(log: (line: string) => void): Promise<void> {
+    const leftovers = this.registry.killLeftovers();
+    if (leftovers) log(`stopped ${leftovers} leftover process group(s) of a previous run`);
+    for (const r of this.releases.recover()) log(`release ${r} was interrupted by a server stop: marked failed`);
+    await Promise.all(
+      this.apps.list().map(async (app) => {
+        this.o.routes.setHosts(app.name, this.apps.hosts(app));
+        this.o.routes.setBackends(app.name, []);
+        const release = this.releases.current(app);
+        if (!release) return;
+        const dir = this.o.paths.build(app.name, release.build);
+        const out = this.output(app.name, null);
+        try {
+          this.o.prepareApp?.(app.name);
+          const fresh = this.apps.get(app.name);
+          const fleet = await this.pipeline.start({ app: fresh, release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name) }, out);
+          this.pipeline.promote(fleet);
+          log(`started ${app.name} v${release.version}`);
+        } catch (err) {
+          log(`could not start ${app.name} v${release.version}: ${(err as Error).message}`);
+          this.o.logs.get(app.name).write('platform[boot]', `could not start v${release.version}: ${(err as Error).message}`);
+        } finally {
+          out.close();
+        }
+      }),
+    );
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.pipeline.all().map((f) => this.pipeline.stopApp(f.app)));
+  }
+
+  async destroy(appName: string): Promise<void> {
+    this.apps.get(appName);
+    const unlock = await this.locks.acquire(appName);
+    try {
+      await this.pipeline.stopApp(appName);
+      this.o.logs.drop(appName);
+      this.apps.destroy(appName);
+    } finally {
+      unlock();
+    }
+  }
+
+  repoPath(app: string): string {
+    return this.o.paths.repo(app);
+  }
+}

@@ -1,0 +1,84 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** argv for each Procfile process type, plus the optional release-phase command. */
+export interface ProcessTypes {
+  types: Record<string, string[]>;
+  release: string[] | null;
+  /** How the web command was chosen, shown in the deploy output. */
+  origin: string;
+}
+
+interface PackageJson {
+  main?: string;
+  scripts?: Record<string, string>;
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+}
+
+export function readPackageJson(dir: string): PackageJson | null {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as PackageJson;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new Error(`package.json is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Procfile lines are `type: command`; types are lowercase words as on Heroku. */
+export function parseProcfile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z0-9_-]+):\s*(.+)$/.exec(line);
+    if (!m) throw new Error(`Procfile line not understood: '${line}' (use 'type: command')`);
+    out[m[1]] = m[2];
+  }
+  return out;
+}
+
+const sh = (command: string) => ['/bin/sh', '-c', command];
+
+/**
+ * Decides what runs, in the order the core issue gives: Procfile web line; npm
+ * start; node on package.json main or index.js/server.js; a legacy bundle
+ * (apprunner.js) as Maestro 0.3 started it.
+ */
+export function detectProcessTypes(dir: string, app: string): ProcessTypes {
+  const procfilePath = path.join(dir, 'Procfile');
+  const procfile = fs.existsSync(procfilePath) ? parseProcfile(fs.readFileSync(procfilePath, 'utf8')) : {};
+  const types: Record<string, string[]> = {};
+  let release: string[] | null = null;
+  for (const [type, command] of Object.entries(procfile)) {
+    if (type === 'release') release = sh(command);
+    else types[type] = sh(command);
+  }
+  if (types.web) return { types, release, origin: 'Procfile web' };
+
+  const pkg = readPackageJson(dir);
+  // npm scripts run the way npm runs them (sh -c, node_modules/.bin on PATH), but
+  // without npm staying resident as a wrapper around the app.
+  if (pkg?.scripts?.start) {
+    types.web = sh(`PATH="$PWD/node_modules/.bin:$PATH"; ${pkg.scripts.start}`);
+    return { types, release, origin: 'npm start' };
+  }
+  if (fs.existsSync(path.join(dir, 'apprunner.js'))) {
+    // app names are DNS labels, safe inside the command; PORT is set per process.
+    types.web = sh(`exec node apprunner.js --name ${app} --port "$PORT"`);
+    return { types, release, origin: 'legacy apprunner.js' };
+  }
+  for (const candidate of [pkg?.main, 'index.js', 'server.js']) {
+    if (candidate && fs.existsSync(path.join(dir, candidate))) {
+      types.web = ['node', candidate];
+      return { types, release, origin: `node ${candidate}` };
+    }
+  }
+  throw new Error(
+    'no start command: add a Procfile web line, a "start" script in package.json, or an index.js/server.js',
+  );
+}
+
+export function hasDependencies(pkg: PackageJson | null): boolean {
+  return Object.keys(pkg?.dependencies ?? {}).length + Object.keys(pkg?.devDependencies ?? {}).length > 0;
+}

@@ -1,0 +1,19 @@
+import readline from 'node:readline';
+import type { Apprunner } from '../apprunner/apprunner.js';
+import type { RunSpec } from '../apprunner/types.js';
+import type { DeployOutput } from './deploy-output.js';
+
+/** Runs one build or release step through Apprunner, streaming its output; rejects on a non-zero exit. */
+export function runStep(apprunner: Apprunner, spec: RunSpec, out: DeployOutput, label: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = apprunner.spawn(spec);
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream) readline.createInterface({ input: stream }).on('line', (l) => out.line(l));
+    }
+    child.once('error', (err) => reject(new Error(`${label} could not start: ${err.message}`)));
+    child.once('close', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${label} failed (${signal ? `killed by ${signal}` : `exit code ${code}`})`));
+    });
+  });
+}

@@ -1,0 +1,80 @@
+import { UserError } from '../state/names.js';
+
+export interface ServerOptions {
+  data: string;
+  host: string;
+  httpPort: number;
+  gitHttpPort: number;
+  sshPort: number | null;
+  dnodePort: number | null;
+  dnodeHost: string;
+  dnodeAllow: string[];
+  baseDomain: string;
+  keep: number;
+  drainTimeoutMs: number;
+  bootTimeoutMs: number;
+}
+
+/** Each option: flag, environment variable, default. Port 0 picks a free port; "off" disables a listener. */
+const SPEC = {
+  data: ['--data', 'PLATFORMX_DATA', './.platformx'],
+  host: ['--host', 'PLATFORMX_HOST', '0.0.0.0'],
+  httpPort: ['--http-port', 'PLATFORMX_HTTP_PORT', '8000'],
+  gitHttpPort: ['--git-http-port', 'PLATFORMX_GIT_HTTP_PORT', '8001'],
+  sshPort: ['--ssh-port', 'PLATFORMX_SSH_PORT', '2222'],
+  dnodePort: ['--dnode-port', 'PLATFORMX_DNODE_PORT', '7272'],
+  dnodeHost: ['--dnode-host', 'PLATFORMX_DNODE_HOST', '127.0.0.1'],
+  dnodeAllow: ['--dnode-allow', 'PLATFORMX_DNODE_ALLOW', ''],
+  baseDomain: ['--base-domain', 'PLATFORMX_BASE_DOMAIN', 'localhost'],
+  keep: ['--keep', 'PLATFORMX_KEEP', '5'],
+  drainTimeout: ['--drain-timeout', 'PLATFORMX_DRAIN_TIMEOUT', '30'],
+  bootTimeout: ['--boot-timeout', 'PLATFORMX_BOOT_TIMEOUT', '60'],
+} as const;
+
+export const SERVER_USAGE = `platformx server ${Object.values(SPEC).map(([flag, , def]) => `[${flag} ${def || '…'}]`).join(' ')}`;
+
+function port(name: string, text: string, allowOff: boolean): number | null {
+  if (allowOff && text === 'off') return null;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new UserError(`${name} must be a port number 0-65535${allowOff ? " or 'off'" : ''}, not '${text}'`);
+  }
+  return n;
+}
+
+function seconds(name: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new UserError(`${name} must be a number of seconds, not '${text}'`);
+  return n * 1000;
+}
+
+export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerOptions {
+  const raw: Record<string, string> = {};
+  for (const [key, [, envName, def]] of Object.entries(SPEC)) raw[key] = env[envName] ?? def;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const entry = Object.entries(SPEC).find(([, [f]]) => f === flag);
+    if (!entry) throw new UserError(`unknown server option '${arg}': usage: ${SERVER_USAGE}`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new UserError(`${flag} needs a value`);
+    raw[entry[0]] = value;
+  }
+  const keep = Number(raw.keep);
+  if (!Number.isInteger(keep) || keep < 1) throw new UserError(`--keep must be a whole number of builds, 1 or more, not '${raw.keep}'`);
+  if (!/^[a-z0-9.-]+$/i.test(raw.baseDomain!)) throw new UserError(`--base-domain must be a hostname, not '${raw.baseDomain}'`);
+  return {
+    data: raw.data!,
+    host: raw.host!,
+    httpPort: port('--http-port', raw.httpPort!, false)!,
+    gitHttpPort: port('--git-http-port', raw.gitHttpPort!, false)!,
+    sshPort: port('--ssh-port', raw.sshPort!, true),
+    dnodePort: port('--dnode-port', raw.dnodePort!, true),
+    dnodeHost: raw.dnodeHost!,
+    dnodeAllow: raw.dnodeAllow ? raw.dnodeAllow.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    baseDomain: raw.baseDomain!.toLowerCase(),
+    keep,
+    drainTimeoutMs: seconds('--drain-timeout', raw.drainTimeout!),
+    bootTimeoutMs: seconds('--boot-timeout', raw.bootTimeout!),
+  };
+}

@@ -1,0 +1,100 @@
+import fs from 'node:fs';
+import type net from 'node:net';
+import type http from 'node:http';
+import { UnconfinedApprunner, type Apprunner } from '../apprunner/apprunner.js';
+import { createDispatcher } from '../control/command-table.js';
+import { appsCommands } from '../control/commands/apps.js';
+import { deployCommands } from '../control/commands/deploys.js';
+import { logsCommands } from '../control/commands/logs.js';
+import type { CommandServices, ServerInfo } from '../control/commands/services.js';
+import { startControlServer } from '../control/control-server.js';
+import type { Dispatch } from '../control/types.js';
+import { startGitHttpServer } from '../git/git-http-server.js';
+import { PushDeploys } from '../git/push-deploy.js';
+import { PushSessions } from '../git/push-sessions.js';
+import { installHooks } from '../git/repos.js';
+import { AppLogs } from '../logs/app-log.js';
+import { Maestro } from '../maestro/maestro.js';
+import { startProxy } from '../proxy/proxy-server.js';
+import type { AccessEntry } from '../proxy/types.js';
+import { DataPaths } from '../state/paths.js';
+import { StateStore } from '../state/store.js';
+import type { ServerOptions } from './server-options.js';
+
+export interface RunningServer {
+  info: ServerInfo;
+  maestro: Maestro;
+  dispatch: Dispatch;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts everything `platformx server` runs: state, Maestro (and every app's
+ * current release), the proxy, git over HTTP and the control socket.
+ */
+export async function startServer(opts: ServerOptions, log: (line: string) => void): Promise<RunningServer> {
+  const paths = new DataPaths(opts.data);
+  fs.mkdirSync(paths.root, { recursive: true, mode: 0o700 });
+  fs.chmodSync(paths.root, 0o700);
+  fs.mkdirSync(paths.npmCache, { recursive: true });
+  const store = new StateStore(paths.stateFile);
+  const logs = new AppLogs((app) => paths.logsDir(app));
+
+  const proxy = await startProxy({ host: opts.host, port: opts.httpPort, onAccess: accessLogger(logs) });
+  const apprunner: Apprunner = new UnconfinedApprunner();
+  const maestro = new Maestro({
+    store, paths, routes: proxy.routes, apprunner, logs,
+    baseDomain: opts.baseDomain, keepBuilds: opts.keep,
+    drainTimeoutMs: opts.drainTimeoutMs, bootTimeoutMs: opts.bootTimeoutMs,
+  });
+  const sessions = new PushSessions();
+  const pushes = new PushDeploys(maestro, sessions, paths);
+
+  const info: ServerInfo = {
+    pid: process.pid, host: opts.host, httpPort: proxy.port, gitHttpPort: 0, sshPort: null, dnodePort: null,
+    baseDomain: opts.baseDomain, sshFingerprint: null, isolation: apprunner.isolation, dataDir: paths.root,
+  };
+  const services: CommandServices = { maestro, logs, store, info: () => info };
+  const dispatch = createDispatcher([
+    ...appsCommands(services),
+    ...deployCommands(services),
+    ...logsCommands(services),
+  ]);
+
+  for (const app of maestro.apps.list()) installHooks(paths.repo(app.name), paths.controlSocket);
+  const control = await startControlServer(paths.controlSocket, dispatch, pushes);
+  const gitHttp = await startGitHttpServer({ host: opts.host, port: opts.gitHttpPort, apps: maestro.apps, paths, sessions });
+  info.gitHttpPort = gitHttp.port;
+
+  await maestro.startAll(log);
+  fs.writeFileSync(paths.serverInfo, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await Promise.all([closeServer(control), closeServer(gitHttp.server)]);
+      await maestro.stopAll();
+      await proxy.close();
+      logs.closeAll();
+      fs.rmSync(paths.controlSocket, { force: true });
+    })());
+  return { info, maestro, dispatch, stop };
+}
+
+function closeServer(server: net.Server | http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    (server as http.Server).closeAllConnections?.();
+  });
+}
+
+/** The router's access line in the app's log, Heroku-style. */
+function accessLogger(logs: AppLogs): (e: AccessEntry) => void {
+  return (e) => {
+    if (!e.app) return;
+    logs.get(e.app).write(
+      'router',
+      `host_header=${e.host} target_port=${e.targetPort ?? '-'} source_ip=${e.sourceIp} method=${e.method} path=${JSON.stringify(e.path)} status=${e.status} ms=${e.ms}`,
+    );
+  };
+}
