@@ -1,0 +1,117 @@
+// Starts the real `platformx server` as a process on free ports in a temp
+// folder, and runs the real CLI against it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = path.join(ROOT, 'bin', 'platformx');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 110_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+export interface ServerJson {
+  httpPort: number;
+  gitHttpPort: number;
+  sshPort: number | null;
+  dnodePort: number | null;
+  pid: number;
+}
+
+export class Platform {
+  child: ChildProcess | null = null;
+  info!: ServerJson;
+  output = '';
+
+  constructor(readonly data: string, readonly extraArgs: string[] = []) {}
+
+  static async start(extraArgs: string[] = []): Promise<Platform> {
+    const data = fs.mkdtempSync(path.join(os.tmpdir(), 'pxt-'));
+    const p = new Platform(data, extraArgs);
+    await p.boot();
+    return p;
+  }
+
+  /** Starts (or restarts) the server process on the same data folder. */
+  async boot(): Promise<void> {
+    fs.rmSync(path.join(this.data, 'server.json'), { force: true });
+    const args = [BIN, 'server', '--data', this.data, '--host', '127.0.0.1', '--http-port', '0', '--git-http-port', '0',
+      '--ssh-port', 'off', '--dnode-port', 'off', '--drain-timeout', '5', ...this.extraArgs];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    child.stdout!.on('data', (d) => (this.output += d));
+    child.stderr!.on('data', (d) => (this.output += d));
+    const deadline = Date.now() + 60_000;
+    while (!/ready:/.test(this.output)) {
+      if (child.exitCode !== null) throw new Error(`server exited: ${this.output}`);
+      if (Date.now() > deadline) throw new Error(`server did not start: ${this.output}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.info = JSON.parse(fs.readFileSync(path.join(this.data, 'server.json'), 'utf8')) as ServerJson;
+  }
+
+  cli(args: string[], input?: string): Promise<RunResult> {
+    return run(process.execPath, [BIN, '--data', this.data, ...args], { input });
+  }
+
+  /** Runs a CLI command that must succeed; returns its stdout. */
+  async ok(args: string[], input?: string): Promise<string> {
+    const r = await this.cli(args, input);
+    if (r.code !== 0) throw new Error(`platformx ${args.join(' ')} failed (${r.code}): ${r.stderr}${r.stdout}`);
+    return r.stdout;
+  }
+
+  async createApp(name: string): Promise<string> {
+    await this.ok(['apps:create', name]);
+    return (await this.ok(['tokens:create', name])).trim();
+  }
+
+  gitUrl(app: string, token: string): string {
+    return `http://x:${token}@127.0.0.1:${this.info.gitHttpPort}/${app}.git`;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(t);
+  }
+
+  async kill9(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop();
+    fs.rmSync(this.data, { recursive: true, force: true });
+  }
+}
