@@ -41,6 +41,8 @@ export interface DeployRequest extends Omit<NewRelease, 'build' | 'config'> {
   fill: SourceFiller | null;
   reuseBuild?: string;
   config?: Record<string, string>;
+  /** Runs under the deploy lock right after the switch (e.g. to store the new config). */
+  afterPromote?: () => void;
 }
 
 /** A release that is built, started and healthy, waiting for its switch. */
@@ -174,6 +176,7 @@ export class Maestro {
     try {
       const prepared = await this.prepare(appName, req, sinks);
       this.promote(prepared, sinks);
+      req.afterPromote?.();
       return prepared.version;
     } finally {
       unlock();
@@ -188,17 +191,28 @@ export class Maestro {
     };
   }
 
-  /** Restarts the current release with zero downtime: a new fleet, switch, drain the old one. */
-  async restart(appName: string, sinks: ((line: string) => void)[]): Promise<void> {
-    const app = this.apps.get(appName);
+  /**
+   * Restarts the current release with zero downtime: a new fleet, switch, drain
+   * the old one. With a formation, the new fleet runs that many processes of each
+   * type, and the formation is stored once they are healthy.
+   */
+  async restart(appName: string, sinks: ((line: string) => void)[], formation?: Record<string, number>): Promise<void> {
+    this.apps.get(appName);
     const out = this.output(appName, null, sinks);
     const unlock = await this.lock(appName, out);
     try {
-      const release = this.releases.current(this.apps.get(appName));
+      const stored = this.apps.get(appName);
+      const app = formation ? { ...stored, formation } : stored;
+      const release = this.releases.current(app);
+      if (!release && formation) {
+        this.o.store.update((s) => void (s.apps[appName]!.formation = formation));
+        return;
+      }
       if (!release) throw new UserError(`app '${appName}' has no release yet: push code first`);
       const dir = this.o.paths.build(appName, release.build);
       const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, appName) }, out);
       const previous = this.pipeline.promote(fleet);
+      if (formation) this.o.store.update((s) => void (s.apps[appName]!.formation = formation));
       out.step(`Restarted v${release.version}`);
       if (previous) await this.pipeline.retire(previous);
     } finally {
@@ -250,6 +264,46 @@ export class Maestro {
     } finally {
       unlock();
     }
+  }
+
+  /** Sets and unsets config vars; with restart, through a new zero-downtime release that must come up healthy first. */
+  async setConfig(appName: string, set: Record<string, string>, unset: string[], restart: boolean, by: string, sinks: ((line: string) => void)[]): Promise<number | null> {
+    const app = this.apps.get(appName);
+    const config = { ...app.config, ...set };
+    for (const k of unset) delete config[k];
+    const store = () => this.o.store.update((s) => void (s.apps[appName]!.config = config));
+    const current = this.releases.current(app);
+    if (!restart || !current) {
+      store();
+      return null;
+    }
+    const keys = [...Object.keys(set).map((k) => `set ${k}`), ...unset.map((k) => `unset ${k}`)].join(', ');
+    // The description names keys only: values are secrets and never reach a log.
+    return this.deploy(appName, {
+      source: 'config', commit: current.commit, description: `config: ${keys}`, by, fill: null,
+      reuseBuild: current.build, config, afterPromote: store,
+    }, sinks);
+  }
+
+  /** Switches back to an earlier release's build and config, without rebuilding. */
+  async rollback(appName: string, version: number | null, by: string, sinks: ((line: string) => void)[]): Promise<number> {
+    const app = this.apps.get(appName);
+    const target = version === null
+      ? [...app.releases].reverse().find((r) => r.status === 'succeeded' && r.version !== app.current && this.releases.buildExists(appName, r.build) && (app.current === null || r.version < app.current))
+      : this.releases.get(app, version);
+    if (!target) {
+      throw new UserError(version === null ? `app '${appName}' has no earlier good release to roll back to` : `app '${appName}' has no release v${version}: see 'platformx releases ${appName}'`);
+    }
+    if (target.status !== 'succeeded') throw new UserError(`v${target.version} never went live (${target.status}): pick a succeeded release`);
+    return this.deploy(appName, {
+      source: 'rollback', commit: target.commit, description: `rollback to v${target.version}`, by, fill: null,
+      reuseBuild: target.build, config: target.config,
+      afterPromote: () => this.o.store.update((s) => void (s.apps[appName]!.config = { ...target.config })),
+    }, sinks);
+  }
+
+  buildLogPath(app: string, version: number): string {
+    return this.o.paths.buildLog(app, version);
   }
 
   repoPath(app: string): string {

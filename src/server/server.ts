@@ -6,6 +6,7 @@ import { createDispatcher } from '../control/command-table.js';
 import { appsCommands } from '../control/commands/apps.js';
 import { deployCommands } from '../control/commands/deploys.js';
 import { logsCommands } from '../control/commands/logs.js';
+import { releaseCommands } from '../control/commands/releases.js';
 import type { CommandServices, ServerInfo } from '../control/commands/services.js';
 import { startControlServer } from '../control/control-server.js';
 import type { Dispatch } from '../control/types.js';
@@ -59,6 +60,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     ...appsCommands(services),
     ...deployCommands(services),
     ...logsCommands(services),
+    ...releaseCommands(services),
   ]);
 
   for (const app of maestro.apps.list()) installHooks(paths.repo(app.name), paths.controlSocket);
