@@ -4,6 +4,7 @@ import type { RouteControl } from '../proxy/types.js';
 import { UserError } from '../state/names.js';
 import type { DataPaths } from '../state/paths.js';
 import type { StateStore } from '../state/store.js';
+import type { AppRecord, Limits } from '../state/types.js';
 import { AppRegistry } from './app-registry.js';
 import { buildRelease } from './build.js';
 import { checkoutCommit } from './checkout.js';
@@ -193,26 +194,26 @@ export class Maestro {
 
   /**
    * Restarts the current release with zero downtime: a new fleet, switch, drain
-   * the old one. With a formation, the new fleet runs that many processes of each
-   * type, and the formation is stored once they are healthy.
+   * the old one. With a change of formation or limits, the new fleet runs with it,
+   * and it is stored once the new processes are healthy.
    */
-  async restart(appName: string, sinks: ((line: string) => void)[], formation?: Record<string, number>): Promise<void> {
+  async restart(appName: string, sinks: ((line: string) => void)[], change: Partial<Pick<AppRecord, 'formation' | 'limits'>> = {}): Promise<void> {
     this.apps.get(appName);
     const out = this.output(appName, null, sinks);
     const unlock = await this.lock(appName, out);
+    const save = () => this.o.store.update((s) => void Object.assign(s.apps[appName]!, change));
     try {
-      const stored = this.apps.get(appName);
-      const app = formation ? { ...stored, formation } : stored;
+      const app = { ...this.apps.get(appName), ...change };
       const release = this.releases.current(app);
-      if (!release && formation) {
-        this.o.store.update((s) => void (s.apps[appName]!.formation = formation));
+      if (!release && Object.keys(change).length) {
+        save();
         return;
       }
       if (!release) throw new UserError(`app '${appName}' has no release yet: push code first`);
       const dir = this.o.paths.build(appName, release.build);
       const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, appName) }, out);
       const previous = this.pipeline.promote(fleet);
-      if (formation) this.o.store.update((s) => void (s.apps[appName]!.formation = formation));
+      save();
       out.step(`Restarted v${release.version}`);
       if (previous) await this.pipeline.retire(previous);
     } finally {
@@ -264,6 +265,10 @@ export class Maestro {
     } finally {
       unlock();
     }
+  }
+
+  async setLimits(appName: string, limits: Limits, sinks: ((line: string) => void)[]): Promise<void> {
+    await this.restart(appName, sinks, { limits });
   }
 
   /** Sets and unsets config vars; with restart, through a new zero-downtime release that must come up healthy first. */

@@ -7,6 +7,8 @@ import { appsCommands } from '../control/commands/apps.js';
 import { deployCommands } from '../control/commands/deploys.js';
 import { logsCommands } from '../control/commands/logs.js';
 import { releaseCommands } from '../control/commands/releases.js';
+import { serverInfoCommands } from '../control/commands/server-info.js';
+import { resourceCommands } from '../control/commands/resources.js';
 import type { CommandServices, ServerInfo } from '../control/commands/services.js';
 import { startControlServer } from '../control/control-server.js';
 import type { Dispatch } from '../control/types.js';
@@ -61,6 +63,8 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     ...deployCommands(services),
     ...logsCommands(services),
     ...releaseCommands(services),
+    ...serverInfoCommands(services),
+    ...resourceCommands(services),
   ]);
 
   for (const app of maestro.apps.list()) installHooks(paths.repo(app.name), paths.controlSocket);

@@ -95,7 +95,7 @@ export function releaseCommands(s: CommandServices): CommandDef[] {
           formation[m[1]!] = Number(m[2]);
         }
         if (!formation.web) throw new UserError('web must run at least 1 process (the proxy routes to it)');
-        await maestro.restart(app.name, [toStdout(io)], formation);
+        await maestro.restart(app.name, [toStdout(io)], { formation });
         io.stdout(`Scaled ${app.name} to ${Object.entries(formation).map(([t, n]) => `${t}=${n}`).join(' ')}\n`);
       },
     },
