@@ -53,7 +53,7 @@ describe('git push over HTTP deploys through the restart pipeline', () => {
     const repo = await appRepo(nodeApp('good'));
     expect((await repo.push(px.gitUrl('broken', token))).code).toBe(0);
     await repo.commit({
-      'package.json': JSON.stringify({ name: 'app', scripts: { start: 'node server.js' }, dependencies: { missing: 'file:./no-such-folder' } }),
+      'package.json': JSON.stringify({ name: 'app', scripts: { start: 'node server.js' }, dependencies: { missing: 'file:./no-such-package.tgz' } }),
       'server.js': serverSource('bad'),
     }, 'broken deps');
     const push = await repo.push(px.gitUrl('broken', token));

@@ -28,6 +28,7 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Nod
       clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
+    child.stdin.on('error', () => {}); // a command that does not read its input closes it early
     child.stdin.end(opts.input ?? '');
   });
 }
@@ -61,10 +62,12 @@ export class Platform {
       '--ssh-port', 'off', '--dnode-port', 'off', '--drain-timeout', '5', ...this.extraArgs];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
+    this.output += '\n--- boot ---\n';
     child.stdout!.on('data', (d) => (this.output += d));
     child.stderr!.on('data', (d) => (this.output += d));
     const deadline = Date.now() + 60_000;
-    while (!/ready:/.test(this.output)) {
+    const from = this.output.length;
+    while (!/ready:/.test(this.output.slice(from))) {
       if (child.exitCode !== null) throw new Error(`server exited: ${this.output}`);
       if (Date.now() > deadline) throw new Error(`server did not start: ${this.output}`);
       await new Promise((r) => setTimeout(r, 50));

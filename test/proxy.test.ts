@@ -1,0 +1,375 @@
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startProxy } from '../src/proxy/proxy-server.js';
+import type { AccessEntry, RouteControl } from '../src/proxy/types.js';
+
+// Real backends on loopback: each answers its own name and echoes what it was sent.
+interface Backend {
+  name: string;
+  port: number;
+  server: http.Server;
+  /** Releases requests to /hold until called. */
+  release(): void;
+  close(): Promise<void>;
+}
+
+async function backend(name: string): Promise<Backend> {
+  let held: (() => void)[] = [];
+  const server = http.createServer((req, res) => {
+    const reply = () =>
+      res.end(JSON.stringify({ name, url: req.url, method: req.method, headers: req.headers }));
+    if (req.url?.startsWith('/slow')) setTimeout(reply, 300);
+    else if (req.url?.startsWith('/hold')) held.push(reply);
+    else if (req.method === 'POST') {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => res.end(`${name} got ${body}`));
+    } else reply();
+  });
+  // A raw echo after a hand-written 101: enough to show the upgraded stream is piped both ways.
+  server.on('upgrade', (req, socket: net.Socket, head) => {
+    if (req.url === '/refuse') {
+      socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      return;
+    }
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `X-Backend: ${name}\r\nX-Seen-Forwarded-For: ${req.headers['x-forwarded-for']}\r\n\r\n`,
+    );
+    if (head.length) socket.write(head);
+    socket.on('data', (d) => socket.write(`${name}:${d}`));
+    socket.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    name,
+    port: (server.address() as AddressInfo).port,
+    server,
+    release() {
+      const h = held;
+      held = [];
+      for (const f of h) f();
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+interface Reply {
+  status: number;
+  body: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+function request(
+  port: number, host: string, path = '/',
+  opts: { agent?: http.Agent; headers?: Record<string, string>; method?: string; body?: string } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, path, method: opts.method ?? 'GET', agent: opts.agent ?? false, headers: { host, ...opts.headers } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+const json = (r: Reply) => JSON.parse(r.body) as { name: string; url: string; headers: Record<string, string> };
+
+/** Opens a raw upgrade through the proxy; resolves with the response head and the socket. */
+function upgrade(port: number, host: string, path = '/ws'): Promise<{ head: string; socket: net.Socket; rest: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', reject);
+    socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nX-Forwarded-For: 10.9.9.9\r\n\r\n',
+    );
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString('latin1');
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      socket.off('data', onData);
+      resolve({ head: buf.slice(0, end), socket, rest: buf.slice(end + 4) });
+    };
+    socket.on('data', onData);
+  });
+}
+
+function nextData(socket: net.Socket): Promise<string> {
+  return new Promise((resolve) => socket.once('data', (d) => resolve(d.toString())));
+}
+
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+let proxy: Awaited<ReturnType<typeof startProxy>>;
+let routes: RouteControl;
+const access: AccessEntry[] = [];
+const backends: Backend[] = [];
+async function up(name: string) {
+  const b = await backend(name);
+  backends.push(b);
+  return b;
+}
+
+beforeAll(async () => {
+  proxy = await startProxy({ host: '127.0.0.1', port: 0, onAccess: (e) => access.push(e) });
+  routes = proxy.routes;
+});
+afterAll(async () => {
+  await proxy.close();
+  await Promise.all(backends.map((b) => b.close()));
+});
+afterEach(() => {
+  for (const b of backends) b.release();
+});
+
+describe('routing by Host header', () => {
+  it('routes each host, in any case and with any port, to its own app', async () => {
+    const a = await up('alpha');
+    const b = await up('beta');
+    routes.setHosts('alpha', ['alpha.example.com', 'www.alpha.test']);
+    routes.setHosts('beta', ['beta.example.com']);
+    routes.setBackends('alpha', [a.port]);
+    routes.setBackends('beta', [b.port]);
+
+    expect(json(await request(proxy.port, 'alpha.example.com', '/x?y=1')).name).toBe('alpha');
+    expect(json(await request(proxy.port, 'ALPHA.Example.COM:8080')).name).toBe('alpha');
+    expect(json(await request(proxy.port, 'www.alpha.test:80')).name).toBe('alpha');
+    const beta = json(await request(proxy.port, 'Beta.Example.com', '/path/here?q=2'));
+    expect(beta.name).toBe('beta');
+    expect(beta.url).toBe('/path/here?q=2');
+
+    // setHosts replaces: the old name stops routing, the new one starts.
+    routes.setHosts('alpha', ['alpha2.example.com']);
+    expect((await request(proxy.port, 'www.alpha.test')).status).toBe(404);
+    expect(json(await request(proxy.port, 'alpha2.example.com')).name).toBe('alpha');
+
+    routes.removeApp('beta');
+    expect((await request(proxy.port, 'beta.example.com')).status).toBe(404);
+  });
+
+  it('forwards request bodies and sets X-Forwarded-* headers the client cannot forge', async () => {
+    const a = await up('fwd');
+    routes.setHosts('fwd', ['fwd.example.com']);
+    routes.setBackends('fwd', [a.port]);
+    const r = json(
+      await request(proxy.port, 'Fwd.Example.com:8000', '/', {
+        headers: {
+          'X-Forwarded-For': '203.0.113.7',
+          'X-Forwarded-Proto': 'https',
+          'X-Forwarded-Host': 'evil.example',
+          Connection: 'x-private',
+          'X-Private': 'hop-by-hop',
+          'X-Custom': 'kept',
+        },
+      }),
+    );
+    expect(r.headers['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
+    expect(r.headers['x-forwarded-proto']).toBe('http');
+    expect(r.headers['x-forwarded-host']).toBe('Fwd.Example.com:8000');
+    expect(r.headers.host).toBe('Fwd.Example.com:8000');
+    expect(r.headers['x-custom']).toBe('kept');
+    expect(r.headers['x-private']).toBeUndefined();
+
+    const post = await request(proxy.port, 'fwd.example.com', '/', { method: 'POST', body: 'payload' });
+    expect(post.body).toBe('fwd got payload');
+  });
+
+  it('answers 404 naming the host as sent for an unknown host, and pong on /_ping_', async () => {
+    const r = await request(proxy.port, 'Nobody.Example:81', '/anything');
+    expect(r.status).toBe(404);
+    expect(r.body).toBe("host 'Nobody.Example' not found on this server.");
+    expect(r.headers['content-type']).toMatch(/^text\/plain/);
+
+    const ping = await request(proxy.port, 'lb-check.internal', '/_ping_');
+    expect(ping.status).toBe(200);
+    expect(ping.body).toBe('pong');
+
+    // A known app's /_ping_ is the app's own path.
+    const a = await up('pinged');
+    routes.setHosts('pinged', ['pinged.example.com']);
+    routes.setBackends('pinged', [a.port]);
+    expect(json(await request(proxy.port, 'pinged.example.com', '/_ping_')).url).toBe('/_ping_');
+  });
+
+  it('answers 503 at once for an app without a process and 502 for a dead one', async () => {
+    routes.setHosts('idle', ['idle.example.com']);
+    routes.setBackends('idle', []);
+    const idle = await request(proxy.port, 'idle.example.com');
+    expect(idle.status).toBe(503);
+    expect(idle.body).toContain('Application error');
+
+    routes.setBackends('idle', [await closedPort()]);
+    const dead = await request(proxy.port, 'idle.example.com');
+    expect(dead.status).toBe(502);
+    expect(dead.body).toContain('Bad gateway');
+    // The proxy is still fine afterwards.
+    expect((await request(proxy.port, 'nope.example')).status).toBe(404);
+  });
+
+  it('balances round-robin over several web processes', async () => {
+    const a = await up('rr-a');
+    const b = await up('rr-b');
+    routes.setHosts('rr', ['rr.example.com']);
+    routes.setBackends('rr', [a.port, b.port]);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const names: string[] = [];
+    for (let i = 0; i < 6; i++) names.push(json(await request(proxy.port, 'rr.example.com', '/', { agent })).name);
+    agent.destroy();
+    // One client connection, yet requests alternate: the backend is picked per request.
+    expect(names).toEqual(['rr-a', 'rr-b', 'rr-a', 'rr-b', 'rr-a', 'rr-b']);
+  });
+
+  it('logs one access entry per request', async () => {
+    const a = await up('logged');
+    routes.setHosts('logged', ['logged.example.com']);
+    routes.setBackends('logged', [a.port]);
+    access.length = 0;
+    await request(proxy.port, 'Logged.example.com:9', '/some/path?x=1');
+    await request(proxy.port, 'ghost.example.com', '/');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(access).toHaveLength(2);
+    expect(access[0]).toMatchObject({
+      app: 'logged', host: 'Logged.example.com:9', method: 'GET', path: '/some/path?x=1',
+      sourceIp: '127.0.0.1', targetPort: a.port, status: 200,
+    });
+    expect(access[0].ms).toBeGreaterThanOrEqual(0);
+    expect(access[1]).toMatchObject({ app: null, host: 'ghost.example.com', status: 404, targetPort: null });
+  });
+});
+
+describe('WebSockets', () => {
+  it('proxies an upgrade both ways and counts the open socket for drain', async () => {
+    const a = await up('ws');
+    routes.setHosts('ws', ['ws.example.com']);
+    routes.setBackends('ws', [a.port]);
+    const { head, socket, rest } = await upgrade(proxy.port, 'WS.example.com');
+    expect(head).toMatch(/^HTTP\/1\.1 101/);
+    expect(head.toLowerCase()).toContain('x-backend: ws');
+    expect(head.toLowerCase()).toContain('x-seen-forwarded-for: 10.9.9.9, 127.0.0.1');
+    expect(rest).toBe('');
+    socket.write('hello');
+    expect(await nextData(socket)).toBe('ws:hello');
+
+    routes.setBackends('ws', []);
+    expect(await routes.drain(a.port, 50)).toBe(1);
+    const drained = routes.drain(a.port, 5000);
+    socket.end();
+    expect(await drained).toBe(0);
+  });
+
+  it('answers upgrades for unknown hosts, idle apps, refusing and dead backends', async () => {
+    expect((await upgrade(proxy.port, 'nowhere.example')).head).toMatch(/^HTTP\/1\.1 404/);
+    routes.setHosts('wsidle', ['wsidle.example.com']);
+    expect((await upgrade(proxy.port, 'wsidle.example.com')).head).toMatch(/^HTTP\/1\.1 503/);
+    routes.setBackends('wsidle', [await closedPort()]);
+    expect((await upgrade(proxy.port, 'wsidle.example.com')).head).toMatch(/^HTTP\/1\.1 502/);
+    const a = await up('wsrefuse');
+    routes.setBackends('wsidle', [a.port]);
+    expect((await upgrade(proxy.port, 'wsidle.example.com', '/refuse')).head).toMatch(/^HTTP\/1\.1 403/);
+  });
+});
+
+describe('switching backends', () => {
+  it('loses no request under keep-alive load, and drain waits for a slow request on the old backend', async () => {
+    const oldB = await up('old');
+    const newB = await up('new');
+    routes.setHosts('live', ['live.example.com']);
+    routes.setBackends('live', [oldB.port]);
+
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    const failures: string[] = [];
+    const seen = { old: 0, new: 0 };
+    let afterSwitch = false;
+    let oldAfterSwitch = 0;
+    let running = true;
+    const worker = async () => {
+      while (running) {
+        const startedAfterSwitch = afterSwitch;
+        try {
+          const r = await request(proxy.port, 'live.example.com', '/', { agent });
+          if (r.status !== 200) failures.push(`${r.status} ${r.body}`);
+          else {
+            const name = json(r).name as 'old' | 'new';
+            seen[name]++;
+            if (startedAfterSwitch && name === 'old') oldAfterSwitch++;
+          }
+        } catch (err) {
+          failures.push(String(err));
+        }
+      }
+    };
+    const workers = Array.from({ length: 6 }, worker);
+    await new Promise((r) => setTimeout(r, 150));
+
+    const slow = request(proxy.port, 'live.example.com', '/slow', { agent: false });
+    await new Promise((r) => setTimeout(r, 50));
+    routes.setBackends('live', [newB.port]);
+    afterSwitch = true;
+    let slowDone = false;
+    void slow.then(() => (slowDone = true));
+    const left = await routes.drain(oldB.port, 5000);
+    expect(left).toBe(0);
+    // drain resolved only once the slow request had its answer from the old backend.
+    const slowReply = await slow;
+    expect(slowDone).toBe(true);
+    expect(json(slowReply).name).toBe('old');
+    // Retire the old process as Maestro would, while traffic keeps flowing.
+    await oldB.close();
+    await new Promise((r) => setTimeout(r, 200));
+    running = false;
+    await Promise.all(workers);
+    agent.destroy();
+
+    expect(failures).toEqual([]);
+    expect(seen.old).toBeGreaterThan(0);
+    expect(seen.new).toBeGreaterThan(0);
+    expect(oldAfterSwitch).toBe(0);
+  });
+
+  it('drain resolves at the timeout with the number of requests still open', async () => {
+    const a = await up('holder');
+    routes.setHosts('holder', ['holder.example.com']);
+    routes.setBackends('holder', [a.port]);
+    const held = [request(proxy.port, 'holder.example.com', '/hold'), request(proxy.port, 'holder.example.com', '/hold')];
+    await new Promise((r) => setTimeout(r, 50));
+    routes.setBackends('holder', []);
+    expect(await routes.drain(a.port, 50)).toBe(2);
+    a.release();
+    await Promise.all(held);
+    expect(await routes.drain(a.port, 50)).toBe(0);
+  });
+
+  it('survives a client that leaves mid-request, and stops counting it', async () => {
+    const a = await up('leaver');
+    routes.setHosts('leaver', ['leaver.example.com']);
+    routes.setBackends('leaver', [a.port]);
+    const socket = net.connect(proxy.port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write('GET /hold HTTP/1.1\r\nHost: leaver.example.com\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 50));
+    socket.destroy();
+    expect(await routes.drain(a.port, 2000)).toBe(0);
+    expect(json(await request(proxy.port, 'leaver.example.com')).name).toBe('leaver');
+  });
+});
