@@ -12,15 +12,23 @@ interface Backend {
   server: http.Server;
   /** Releases requests to /hold until called. */
   release(): void;
+  /** How many /slow requests it has answered. */
+  slowAnswered(): number;
   close(): Promise<void>;
 }
 
 async function backend(name: string): Promise<Backend> {
   let held: (() => void)[] = [];
+  let slowAnswered = 0;
   const server = http.createServer((req, res) => {
     const reply = () =>
       res.end(JSON.stringify({ name, url: req.url, method: req.method, headers: req.headers }));
-    if (req.url?.startsWith('/slow')) setTimeout(reply, 300);
+    if (req.url?.startsWith('/slow')) {
+      setTimeout(() => {
+        slowAnswered++;
+        reply();
+      }, 300);
+    }
     else if (req.url?.startsWith('/hold')) held.push(reply);
     else if (req.method === 'POST') {
       let body = '';
@@ -40,13 +48,20 @@ async function backend(name: string): Promise<Backend> {
     );
     if (head.length) socket.write(head);
     socket.on('data', (d) => socket.write(`${name}:${d}`));
+    socket.on('end', () => socket.end());
     socket.on('error', () => socket.destroy());
+  });
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     name,
     port: (server.address() as AddressInfo).port,
     server,
+    slowAnswered: () => slowAnswered,
     release() {
       const h = held;
       held = [];
@@ -55,7 +70,7 @@ async function backend(name: string): Promise<Backend> {
     close: () =>
       new Promise<void>((r) => {
         server.close(() => r());
-        server.closeAllConnections();
+        for (const s of sockets) s.destroy();
       }),
   };
 }
@@ -326,14 +341,12 @@ describe('switching backends', () => {
     await new Promise((r) => setTimeout(r, 50));
     routes.setBackends('live', [newB.port]);
     afterSwitch = true;
-    let slowDone = false;
-    void slow.then(() => (slowDone = true));
+    expect(oldB.slowAnswered()).toBe(0);
     const left = await routes.drain(oldB.port, 5000);
     expect(left).toBe(0);
-    // drain resolved only once the slow request had its answer from the old backend.
-    const slowReply = await slow;
-    expect(slowDone).toBe(true);
-    expect(json(slowReply).name).toBe('old');
+    // drain resolved only once the old backend had answered the slow request.
+    expect(oldB.slowAnswered()).toBe(1);
+    expect(json(await slow).name).toBe('old');
     // Retire the old process as Maestro would, while traffic keeps flowing.
     await oldB.close();
     await new Promise((r) => setTimeout(r, 200));
