@@ -139,14 +139,14 @@ export function parseRsyncUpload(argv: readonly string[], uploadDir: (app: strin
   if (rest.includes('--sender')) refuseOption('--sender');
   // The receiver's argv ends with ". DEST": one destination, no sources.
   const dot = rest.indexOf('.');
+  const options = dot < 0 ? rest : rest.slice(0, dot);
+  for (const o of options) checkOption(o);
   if (dot < 0 || rest.length !== dot + 2) {
     throw new RsyncRefused(`expected exactly one destination, like APP/: upload with ${EXAMPLE}`);
   }
-  const options = rest.slice(0, dot);
   if (options.length === 0 || !/^-[^-]/.test(options[0]!)) {
     throw new RsyncRefused(`the request carries no transfer flags: upload with ${EXAMPLE}`);
   }
-  for (const o of options) checkOption(o);
   const app = appFromDestination(rest[dot + 1]!);
   return { app, argv: ['rsync', '--server', ...options, ...CONFINEMENT, '.', `${uploadDir(app)}/`] };
 }

@@ -77,7 +77,7 @@ export async function handleRsyncUpload(argv: readonly string[], caller: Caller,
       return 1;
     }
     deps.log?.(`rsync upload to '${app.name}' by key '${caller.name}'`);
-    return runRsyncReceiver({ argv: runArgv, dir, uid: app.uid, binary: deps.rsyncBinary ?? 'rsync' }, channel);
+    return runRsyncReceiver({ argv: runArgv, dir, uid: app.uid, binary: deps.rsyncBinary ?? 'rsync', log: deps.log }, channel);
   }, () => say(channel, `another upload or deploy of '${app.name}' is reading its upload folder; waiting for it to finish`));
 }
 
@@ -87,16 +87,43 @@ export interface ReceiverSpec {
   dir: string;
   uid: number | null;
   binary: string;
+  log?: (line: string) => void;
 }
 
+/** Where the upload folder appears inside the receiver's mount namespace. */
+const INSIDE = '/run/upload';
+
 /**
- * Spawns the receiver with the channel as its stdio and resolves to its exit status.
- * The receiver starts in the upload folder (chdir done while still the server's
- * user) and writes to "."; as the app's user (setpriv) it then needs no access
- * to the data folder above. As any user, files it creates belong to that user:
- * owners sent by the client are mapped to it, since dropping -o/-g would break
- * the wire protocol.
+ * The command that runs the receiver. With bubblewrap the whole file system is
+ * read-only to it except the upload folder, mounted at /run/upload (so the app's
+ * user needs no access to the data folder above it), and it runs as the app's
+ * user (setpriv) or, without one, as root with no capabilities. Without
+ * bubblewrap (or root) it runs as the server's user in the folder itself,
+ * confined by --munge-links alone. Files belong to whoever receives: owners sent by the
+ * client are mapped to that user, since dropping -o/-g would break the protocol.
  */
+export function receiverCommand(spec: ReceiverSpec, rsync: string): { cmd: string; args: string[] } {
+  const bwrap = findProgram('bwrap');
+  const setpriv = findProgram('setpriv');
+  const root = process.getuid?.() === 0;
+  const asApp = spec.uid !== null && root && bwrap !== null && setpriv !== null;
+  if (spec.uid !== null && root && !asApp) spec.log?.('rsync: bubblewrap or setpriv missing: the receiver runs as the server user, not the app user');
+  const uid = asApp ? spec.uid! : (process.getuid?.() ?? 0);
+  const gid = asApp ? spec.uid! : (process.getgid?.() ?? 0);
+  const options = [...spec.argv.slice(1, -2), `--usermap=*:${uid}`, `--groupmap=*:${gid}`, '.'];
+  // Not root: bubblewrap would need user namespaces, and the receiver is the server's user anyway.
+  if (!bwrap || !root) return { cmd: rsync, args: [...options, `${spec.dir}/`] };
+  const sandbox = [
+    '--ro-bind', '/', '/', '--dev', '/dev', '--tmpfs', '/run', '--bind', spec.dir, INSIDE, '--chdir', INSIDE,
+    '--die-with-parent', '--unshare-ipc', '--unshare-net', '--unshare-uts',
+  ];
+  if (asApp) {
+    return { cmd: bwrap, args: [...sandbox, '--', setpriv!, '--reuid', String(uid), '--regid', String(gid), '--clear-groups', '--', rsync, ...options, `${INSIDE}/`] };
+  }
+  return { cmd: bwrap, args: [...sandbox, '--cap-drop', 'ALL', '--', rsync, ...options, `${INSIDE}/`] };
+}
+
+/** Spawns the receiver with the channel as its stdio and resolves to its exit status. */
 export function runRsyncReceiver(spec: ReceiverSpec, channel: ExecChannel): Promise<number> {
   if (spec.argv[spec.argv.length - 1] !== `${spec.dir}/`) throw new Error('rsync receiver: destination is not the upload folder');
   const program = findProgram(spec.binary);
@@ -104,13 +131,7 @@ export function runRsyncReceiver(spec: ReceiverSpec, channel: ExecChannel): Prom
     say(channel, RSYNC_MISSING);
     return Promise.resolve(1);
   }
-  const asApp = spec.uid !== null && process.getuid?.() === 0;
-  const uid = asApp ? spec.uid! : (process.getuid?.() ?? 0);
-  const gid = asApp ? spec.uid! : (process.getgid?.() ?? 0);
-  const args = [...spec.argv.slice(1, -2), `--usermap=*:${uid}`, `--groupmap=*:${gid}`, '.', './'];
-  const [cmd, cmdArgs] = asApp
-    ? ['setpriv', ['--reuid', String(uid), '--regid', String(gid), '--clear-groups', '--', program, ...args]]
-    : [program, args];
+  const { cmd, args } = receiverCommand(spec, program);
 
   return new Promise((resolve) => {
     let settled = false;
@@ -118,10 +139,16 @@ export function runRsyncReceiver(spec: ReceiverSpec, channel: ExecChannel): Prom
       if (settled) return;
       settled = true;
       channel.unpipe(child.stdin);
+      // -a carries the bundle folder's own mode over to the upload folder; keep it private.
+      try {
+        fs.chmodSync(spec.dir, 0o700);
+      } catch {
+        // gone (app destroyed meanwhile)
+      }
       channel.off('close', onChannelClose);
       resolve(code);
     };
-    const child = spawn(cmd, cmdArgs, {
+    const child = spawn(cmd, args, {
       cwd: spec.dir,
       env: { PATH: RECEIVER_PATH, LANG: 'C.UTF-8' },
       stdio: ['pipe', 'pipe', 'pipe'],
