@@ -9,6 +9,8 @@ import { logsCommands } from '../control/commands/logs.js';
 import { releaseCommands } from '../control/commands/releases.js';
 import { serverInfoCommands } from '../control/commands/server-info.js';
 import { resourceCommands } from '../control/commands/resources.js';
+import { keyCommands } from '../ssh/key-commands.js';
+import { startSshServer, type SshServerHandle } from '../ssh/ssh-server.js';
 import type { CommandServices, ServerInfo } from '../control/commands/services.js';
 import { startControlServer } from '../control/control-server.js';
 import type { Dispatch } from '../control/types.js';
@@ -65,6 +67,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     ...releaseCommands(services),
     ...serverInfoCommands(services),
     ...resourceCommands(services),
+    ...keyCommands(store),
   ]);
 
   for (const app of maestro.apps.list()) installHooks(paths.repo(app.name), paths.controlSocket);
@@ -72,13 +75,23 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   const gitHttp = await startGitHttpServer({ host: opts.host, port: opts.gitHttpPort, apps: maestro.apps, paths, sessions });
   info.gitHttpPort = gitHttp.port;
 
+  let ssh: SshServerHandle | null = null;
+  if (opts.sshPort !== null) {
+    ssh = await startSshServer({
+      host: opts.host, port: opts.sshPort, hostKeyPath: paths.hostKey, store, dispatch,
+      pushSessions: sessions, repoPath: (app) => paths.repo(app), log: (line) => log(`ssh: ${line}`),
+    });
+    info.sshPort = ssh.port;
+    info.sshFingerprint = ssh.fingerprint;
+  }
+
   await maestro.startAll(log);
   fs.writeFileSync(paths.serverInfo, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
-      await Promise.all([closeServer(control), closeServer(gitHttp.server)]);
+      await Promise.all([closeServer(control), closeServer(gitHttp.server), ssh?.close()]);
       await maestro.stopAll();
       await proxy.close();
       logs.closeAll();
