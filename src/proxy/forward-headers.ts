@@ -9,6 +9,8 @@ export interface ForwardedRequest {
   host: string;
   /** Content-Length or Transfer-Encoding was sent: the request has a body to stream. */
   hasBody: boolean;
+  /** Transfer-Encoding was sent: the body is forwarded chunked (Node has decoded the client's chunks). */
+  chunked: boolean;
 }
 
 /** Request headers for the app: hop-by-hop ones dropped, X-Forwarded-* set. */
@@ -17,6 +19,7 @@ export function requestHeaders(raw: readonly string[], sourceIp: string, proto: 
   let forwardedFor: string | null = null;
   let host: string | null = null;
   let hasBody = false;
+  let chunked = false;
   let connectionTokens: string | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
@@ -30,8 +33,11 @@ export function requestHeaders(raw: readonly string[], sourceIp: string, proto: 
       if (lower === 'host') {
         if (host !== null) continue;
         host = value;
-      } else if (lower === 'content-length' || lower === 'transfer-encoding') {
+      } else if (lower === 'content-length') {
         hasBody = true;
+      } else if (lower === 'transfer-encoding') {
+        hasBody = true;
+        chunked = true;
       } else if (lower === 'x-forwarded-for') {
         forwardedFor = forwardedFor === null ? value : `${forwardedFor}, ${value}`;
         continue;
@@ -60,31 +66,7 @@ export function requestHeaders(raw: readonly string[], sourceIp: string, proto: 
     'X-Forwarded-Proto', proto,
     'X-Forwarded-Host', host,
   );
-  return { headers: connectionTokens ? dropNamed(out, connectionTokens, keepUpgrade) : out, host, hasBody };
-}
-
-/** Response headers for the client: framing and connection headers are the proxy's own. */
-export function responseHeaders(raw: readonly string[]): string[] {
-  const out: string[] = [];
-  let connectionTokens: string | null = null;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i];
-    const n = name.length;
-    if (n === 7 || n === 10 || n === 16 || n === 17) {
-      const lower = name.toLowerCase();
-      if (lower === 'connection') {
-        if (hasExtraConnectionTokens(raw[i + 1])) connectionTokens = raw[i + 1];
-        continue;
-      }
-      if (
-        lower === 'keep-alive' || lower === 'transfer-encoding' || lower === 'proxy-connection' ||
-        lower === 'trailer' || lower === 'upgrade'
-      )
-        continue;
-    }
-    out.push(name, raw[i + 1]);
-  }
-  return connectionTokens ? dropNamed(out, connectionTokens, false) : out;
+  return { headers: connectionTokens ? dropNamed(out, connectionTokens, keepUpgrade) : out, host, hasBody, chunked };
 }
 
 function hasExtraConnectionTokens(value: string): boolean {

@@ -38,26 +38,21 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     const fwd = requestHeaders(req.rawHeaders, sourceIp, (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http', false);
     const route = table.lookup(fwd.host);
     const backend = route && RouteTable.pick(route);
-    if (onAccess) {
-      res.once('close', () => {
-        backend?.end();
-        onAccess(accessEntry(req, res, fwd.host, sourceIp, route?.app ?? null, backend?.port ?? null, start));
-      });
-    } else if (backend) {
-      res.once('close', () => backend.end());
-    }
-    if (!route) {
-      if (req.url === '/_ping_' && req.method === 'GET') sendPong(res);
+    if (!backend) {
+      if (onAccess) res.once('close', () => onAccess(accessEntry(req, res, fwd.host, sourceIp, route?.app ?? null, null, start)));
+      if (route) sendNoBackend(res);
+      else if (req.url === '/_ping_' && req.method === 'GET') sendPong(res);
       else sendUnknownHost(res, hostname(fwd.host));
       return;
     }
-    if (!backend) {
-      sendNoBackend(res);
-      return;
-    }
-    // Counted from here until the client's response closes (the 'close' listener above).
+    // Counted from here until the client's response closes, so drain() waits for it.
     backend.begin();
-    httpForwarder.forward(req, res, backend, fwd);
+    const exchange = httpForwarder.forward(req, res, backend.port, fwd);
+    res.once('close', () => {
+      exchange.clientClosed();
+      backend.end();
+      if (onAccess) onAccess(accessEntry(req, res, fwd.host, sourceIp, route.app, backend.port, start));
+    });
   };
 
   const onUpgrade = (req: http.IncomingMessage, socket: net.Socket, head: Buffer): void => {
