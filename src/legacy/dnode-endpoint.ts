@@ -93,3 +93,26 @@ export async function startDnodeServer(o: DnodeServerOptions): Promise<DnodeServ
       }),
   };
 }
+
+/** A direct-tcpip (ssh -L) request, as the SSH server's onTcpForward hook describes it. */
+export interface ForwardRequest {
+  caller: Caller;
+  destHost: string;
+  destPort: number;
+}
+
+/**
+ * The SSH server's onTcpForward hook: a forward to the DNode endpoint is served
+ * in-process with the key's scope (nothing is connected on the network); every
+ * other forward is refused. With the endpoint off (null), all are refused.
+ */
+export function dnodeForwardHandler(server: DnodeServer | null, log: (line: string) => void = () => {}) {
+  return (req: ForwardRequest, accept: () => Duplex, reject: () => void): void => {
+    if (!server || !server.isForwardTarget(req.destHost, req.destPort)) {
+      log(`ssh: refused a port forward to ${req.destHost}:${req.destPort} for key ${req.caller.name} (only the DNode endpoint may be forwarded)`);
+      reject();
+      return;
+    }
+    server.serve(accept(), req.caller);
+  };
+}

@@ -3,16 +3,26 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Duplex, Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { canReach, type Caller } from '../control/types.js';
 import type { AppRecord } from '../state/types.js';
 import { parseRsyncUpload, RsyncRefused } from './rsync-command.js';
 import type { UploadFolders } from './upload-folders.js';
 
-/** An SSH exec channel as ssh2 gives it: read = the client's stdin, write = stdout, plus stderr. */
-export interface ExecChannel extends Duplex {
+/** An exec request with its streams; the same shape as the SSH server's SshExecContext. */
+export interface RsyncExecContext {
+  /** The exec string split into words: ['rsync', '--server', …]. */
+  argv: readonly string[];
+  caller: Caller;
+  /** The client's data (the SSH channel). */
+  stdin: Readable;
+  stdout: Writable;
   stderr: Writable;
+  /** Aborted when the client goes away: the receiver is stopped. */
+  signal?: AbortSignal;
 }
+
+type ExecStreams = Pick<RsyncExecContext, 'stdin' | 'stdout' | 'stderr' | 'signal'>;
 
 export interface RsyncUploadDeps {
   /** The app registry (Maestro.apps): only `get` is used, which throws for unknown apps. */
@@ -40,16 +50,32 @@ export function findProgram(name: string): string | null {
 }
 export const RSYNC_MISSING = 'rsync is not installed on this server: ask its administrator to install it (apt-get install rsync); git push still works';
 
-function say(channel: ExecChannel, line: string): void {
-  if (!channel.stderr.destroyed && channel.stderr.writable) channel.stderr.write(`${line}\n`);
+function say(io: ExecStreams, line: string): void {
+  if (!io.stderr.destroyed && io.stderr.writable) io.stderr.write(`${line}\n`);
+}
+
+/** The SSH server's onRsync hook: `onRsync: rsyncUploadHandler({ apps: maestro.apps, uploads, log })`. */
+export function rsyncUploadHandler(deps: RsyncUploadDeps): (ctx: RsyncExecContext) => Promise<number> {
+  return (ctx) => handleRsyncUpload(ctx, deps);
 }
 
 /**
- * The SSH server's onRsync hook: checks the request and the key's scope, then
- * receives the upload into the app's upload folder. Resolves to the exit status
- * for the channel (the caller sends it and closes the channel); never throws.
+ * Checks an `rsync --server` request and the key's scope, then receives the
+ * upload into the app's upload folder. Resolves to the exit status for the
+ * client (the SSH server sends it and closes the channel); never throws.
  */
-export async function handleRsyncUpload(argv: readonly string[], caller: Caller, channel: ExecChannel, deps: RsyncUploadDeps): Promise<number> {
+export async function handleRsyncUpload(ctx: RsyncExecContext, deps: RsyncUploadDeps): Promise<number> {
+  try {
+    return await receive(ctx, deps);
+  } catch (err) {
+    deps.log?.(`rsync: internal error: ${(err as Error).message}`);
+    say(ctx, 'rsync refused: internal error on the server (see its log)');
+    return 1;
+  }
+}
+
+async function receive(io: RsyncExecContext, deps: RsyncUploadDeps): Promise<number> {
+  const { argv, caller } = io;
   let app: AppRecord;
   let runArgv: string[];
   try {
@@ -65,7 +91,7 @@ export async function handleRsyncUpload(argv: readonly string[], caller: Caller,
   } catch (err) {
     const message = err instanceof RsyncRefused ? err.message : `rsync refused: ${(err as Error).message}`;
     deps.log?.(`rsync from key '${caller.name}': ${message}`);
-    say(channel, message);
+    say(io, message);
     return 1;
   }
   const dir = deps.uploads.dir(app.name);
@@ -73,12 +99,12 @@ export async function handleRsyncUpload(argv: readonly string[], caller: Caller,
     try {
       deps.uploads.ensure(app.name, app.uid);
     } catch (err) {
-      say(channel, `rsync refused: the upload folder of '${app.name}' cannot be created (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); tell the server's administrator`);
+      say(io, `rsync refused: the upload folder of '${app.name}' cannot be created (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); tell the server's administrator`);
       return 1;
     }
     deps.log?.(`rsync upload to '${app.name}' by key '${caller.name}'`);
-    return runRsyncReceiver({ argv: runArgv, dir, uid: app.uid, binary: deps.rsyncBinary ?? 'rsync', log: deps.log }, channel);
-  }, () => say(channel, `another upload or deploy of '${app.name}' is reading its upload folder; waiting for it to finish`));
+    return runRsyncReceiver({ argv: runArgv, dir, uid: app.uid, binary: deps.rsyncBinary ?? 'rsync', log: deps.log }, io);
+  }, () => say(io, `another upload or deploy of '${app.name}' is reading its upload folder; waiting for it to finish`));
 }
 
 export interface ReceiverSpec {
@@ -124,49 +150,48 @@ export function receiverCommand(spec: ReceiverSpec, rsync: string): { cmd: strin
 }
 
 /** Spawns the receiver with the channel as its stdio and resolves to its exit status. */
-export function runRsyncReceiver(spec: ReceiverSpec, channel: ExecChannel): Promise<number> {
+export function runRsyncReceiver(spec: ReceiverSpec, io: ExecStreams): Promise<number> {
   if (spec.argv[spec.argv.length - 1] !== `${spec.dir}/`) throw new Error('rsync receiver: destination is not the upload folder');
   const program = findProgram(spec.binary);
   if (!program) {
-    say(channel, RSYNC_MISSING);
+    say(io, RSYNC_MISSING);
     return Promise.resolve(1);
   }
   const { cmd, args } = receiverCommand(spec, program);
 
   return new Promise((resolve) => {
+    const child = spawn(cmd, args, {
+      cwd: spec.dir,
+      env: { PATH: RECEIVER_PATH, LANG: 'C.UTF-8' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const stop = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    };
     let settled = false;
     const finish = (code: number) => {
       if (settled) return;
       settled = true;
-      channel.unpipe(child.stdin);
+      io.stdin.unpipe(child.stdin);
+      io.signal?.removeEventListener('abort', stop);
       // -a carries the bundle folder's own mode over to the upload folder; keep it private.
       try {
         fs.chmodSync(spec.dir, 0o700);
       } catch {
         // gone (app destroyed meanwhile)
       }
-      channel.off('close', onChannelClose);
       resolve(code);
     };
-    const child = spawn(cmd, args, {
-      cwd: spec.dir,
-      env: { PATH: RECEIVER_PATH, LANG: 'C.UTF-8' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
     child.on('error', (err: NodeJS.ErrnoException) => {
-      say(channel, err.code === 'ENOENT' ? RSYNC_MISSING : `rsync could not start on the server: ${err.message}`);
+      say(io, err.code === 'ENOENT' ? RSYNC_MISSING : `rsync could not start on the server: ${err.message}`);
       finish(1);
     });
     child.stdin.on('error', () => {}); // EPIPE when the receiver exits first
-    channel.pipe(child.stdin);
-    child.stdout.pipe(channel, { end: false });
-    child.stderr.pipe(channel.stderr, { end: false });
-    const onChannelClose = () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    };
-    channel.on('close', onChannelClose);
-    child.on('close', (code, signal) => {
-      finish(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15));
-    });
+    io.stdin.pipe(child.stdin);
+    child.stdout.pipe(io.stdout, { end: false });
+    child.stderr.pipe(io.stderr, { end: false });
+    if (io.signal?.aborted) stop();
+    else io.signal?.addEventListener('abort', stop, { once: true });
+    child.on('close', (code, signal) => finish(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)));
   });
 }
