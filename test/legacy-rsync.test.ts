@@ -152,7 +152,6 @@ describe('the rsync receiver, driven by the real rsync client', () => {
     });
     // What the SSH server's exec hook does, with this process's stdio as the channel.
     fs.writeFileSync(transport, `
-import { Duplex } from 'node:stream';
 const { handleRsyncUpload } = await import(${JSON.stringify(dist('legacy/rsync-receiver.js'))});
 const { UploadFolders } = await import(${JSON.stringify(dist('legacy/upload-folders.js'))});
 const { DataPaths } = await import(${JSON.stringify(dist('state/paths.js'))});
@@ -161,10 +160,8 @@ const argv = process.argv.slice(2).slice(3); // -l git HOST
 const paths = new DataPaths(process.env.PXL_DATA);
 const state = StateStore.read(paths.stateFile);
 const apps = { get(name) { const a = state.apps[name]; if (!a) throw new Error('no app ' + name); return a; } };
-const channel = Duplex.from({ readable: process.stdin, writable: process.stdout });
-channel.stderr = process.stderr;
-const code = await handleRsyncUpload(argv, JSON.parse(process.env.PXL_CALLER), channel,
-  { apps, uploads: new UploadFolders(paths), rsyncBinary: process.env.PXL_RSYNC || undefined });
+const ctx = { argv, caller: JSON.parse(process.env.PXL_CALLER), stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
+const code = await handleRsyncUpload(ctx, { apps, uploads: new UploadFolders(paths), rsyncBinary: process.env.PXL_RSYNC || undefined });
 process.stdout.write('', () => process.exit(code));
 `);
     fs.mkdirSync(path.join(bundle, 'lib'), { recursive: true });
