@@ -26,6 +26,9 @@ function flushed(stream: NodeJS.WritableStream & { writable: boolean }, signal: 
 }
 
 export function execChannel(channel: ServerChannel, signal: AbortSignal): ExecChannel {
+  // A write racing the client's disconnect must not become an uncaught stream error.
+  channel.on('error', () => {});
+  channel.stderr.on('error', () => {});
   let finished = false;
   const live = () => !finished && !signal.aborted && channel.writable;
   return {
@@ -48,8 +51,8 @@ export function execChannel(channel: ServerChannel, signal: AbortSignal): ExecCh
   };
 }
 
-/** Writes a one-line refusal on stderr and ends with a non-zero status. */
-export async function refuse(exec: ExecChannel, reason: string, code = 1): Promise<void> {
-  exec.stderr(`platformx: ${reason}\n`);
-  await exec.finish(code);
+/** Writes a one-line refusal on stderr and ends with status 1. `terminal`: the client's tty is raw, so end the line with CR LF. */
+export async function refuse(exec: ExecChannel, reason: string, terminal = false): Promise<void> {
+  exec.stderr(`platformx: ${reason}${terminal ? '\r\n' : '\n'}`);
+  await exec.finish(1);
 }

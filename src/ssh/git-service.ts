@@ -17,6 +17,8 @@ export interface GitServiceRun {
   by: string;
   exec: ExecChannel;
   pushSessions: PushSessions;
+  /** GIT_PROTOCOL the client sent (checked by the caller), passed to git as sshd would with AcceptEnv. */
+  gitProtocol?: string;
 }
 
 /** Resolves with the exit code sent to the client. */
@@ -24,7 +26,7 @@ export function runGitService(o: GitServiceRun): Promise<number> {
   const { exec } = o;
   const { channel } = exec;
   return new Promise((resolve) => {
-    const child = spawn(o.service, [o.repo], { stdio: ['pipe', 'pipe', 'pipe'], env: process.env });
+    const child = spawn(o.service, [o.repo], { stdio: ['pipe', 'pipe', 'pipe'], env: o.gitProtocol ? { ...process.env, GIT_PROTOCOL: o.gitProtocol } : process.env });
     let ended = false;
     const end = (code: number) => {
       if (ended) return;

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { ClientInfo, Connection, ServerChannel, Session } from 'ssh2';
 import { canReach, type Caller, type Dispatch } from '../control/types.js';
@@ -57,6 +58,9 @@ const HOW = 'this server runs git push/fetch and platformx commands only (try: s
 /** Same words whether the app is missing or outside the key's scope, so scope does not leak which apps exist. */
 const notFound = (app: string) =>
   `app '${app}' does not exist (or this key may not use it): check the name, or ask an admin to run platformx keys:grant`;
+
+/** What git sends in GIT_PROTOCOL, like "version=2" or "version=2:object-format=sha256". */
+const GIT_PROTOCOL_VALUE = /^[A-Za-z0-9=:._-]{1,100}$/;
 
 interface PendingSocket {
   socket: net.Socket;
@@ -164,20 +168,32 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServerHand
       session.on('close', release);
 
       let ptyRequested = false;
+      let gitProtocol: string | undefined;
+      // No terminal is ever made. The request is acknowledged only because OpenSSH treats a
+      // refused `ssh -t` as fatal and would hide our reason; whatever follows is refused.
+      session.on('pty', (acc) => {
+        ptyRequested = true;
+        acc?.();
+      });
       // Declined requests grant nothing. X11, agent and env are declined without ending the
       // session: they are common in users' ssh configs, and git sends GIT_PROTOCOL as env.
-      session.on('pty', (_a, rej) => {
-        ptyRequested = true;
-        rej?.();
-      });
       session.on('x11', (_a, rej) => rej?.());
       session.on('auth-agent', (_a, rej) => rej?.());
-      session.on('env', (_a, rej) => rej?.());
+      session.on('env', (acc, rej, { key, val }) => {
+        // The one variable taken: git's protocol version, so fetches can use protocol v2.
+        if (key === 'GIT_PROTOCOL' && GIT_PROTOCOL_VALUE.test(val)) {
+          gitProtocol = val;
+          acc?.();
+        } else {
+          rej?.();
+        }
+      });
       session.on('window-change', (_a, rej) => rej?.());
 
-      const run = async (channel: ServerChannel, work: (exec: ExecChannel) => Promise<unknown>) => {
+      const run = async (channel: ServerChannel | undefined, work: (exec: ExecChannel) => Promise<unknown>) => {
+        // undefined: a second shell/exec/subsystem on a session that already runs one (ssh2 ignores it).
+        if (!channel) return;
         const exec = execChannel(channel, sessionAbort.signal);
-        channel.on('error', () => {});
         running++;
         updateIdle();
         try {
@@ -193,15 +209,15 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServerHand
       };
 
       session.on('shell', (acc) => {
-        void run(acc(), (exec) => refuse(exec, `no shell here: ${HOW}`));
+        void run(acc(), (exec) => refuse(exec, `no shell here: ${HOW}`, ptyRequested));
       });
       // No 'sftp' listener: sftp arrives here as a plain channel, so we can say why it is refused.
       session.on('subsystem', (acc, _rej, sub) => {
-        void run(acc(), (exec) => refuse(exec, `subsystem '${sub.name}' is not offered (no sftp or file access): ${HOW}`));
+        void run(acc(), (exec) => refuse(exec, `subsystem '${sub.name}' is not offered (no sftp or file access): ${HOW}`, ptyRequested));
       });
       session.on('exec', (acc, _rej, { command }) => {
         void run(acc(), async (exec) => {
-          if (ptyRequested) return refuse(exec, 'terminals (ssh -t) are not offered: run the command without -t');
+          if (ptyRequested) return refuse(exec, 'terminals (ssh -t) are not offered: run the command without -t', true);
           const req = parseExecRequest(command);
           switch (req.kind) {
             case 'refused':
@@ -210,7 +226,7 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServerHand
               const repo = reachableRepo(who, req.app);
               if (!repo) return refuse(exec, notFound(req.app));
               log(`ssh: key ${who.name} ${req.service === 'git-receive-pack' ? 'pushes to' : 'fetches'} ${req.app}`);
-              return runGitService({ service: req.service, app: req.app, repo, by: who.name, exec, pushSessions: o.pushSessions });
+              return runGitService({ service: req.service, app: req.app, repo, by: who.name, exec, pushSessions: o.pushSessions, gitProtocol });
             }
             case 'command':
               // Only the command name is logged: arguments may hold secrets (config:set).
@@ -218,9 +234,12 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServerHand
               return runDispatchedCommand(o.dispatch, req.argv, who, exec);
             case 'rsync': {
               if (!o.onRsync) return refuse(exec, 'rsync uploads are not enabled on this server');
+              const stdin = new PassThrough();
+              exec.channel.pipe(stdin);
               const code = await o.onRsync({
-                argv: req.argv, caller: who, stdin: exec.channel, stdout: exec.channel, stderr: exec.channel.stderr, signal: exec.signal,
+                argv: req.argv, caller: who, stdin, stdout: exec.channel, stderr: exec.channel.stderr, signal: exec.signal,
               });
+              exec.channel.unpipe(stdin);
               return exec.finish(code);
             }
           }

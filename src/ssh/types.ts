@@ -9,6 +9,7 @@ export interface SshExecContext {
   /** Who authenticated: the key's name and scope. */
   caller: Caller;
   stdin: Readable;
+  /** The channel: write to it (pipe with { end: false }); the server ends it with your exit code. */
   stdout: Writable;
   stderr: Writable;
   /** Aborted when the client goes away. */
