@@ -104,7 +104,7 @@ beforeAll(async () => {
   const uploads = new UploadFolders(new DataPaths(data));
   const log = (l: string) => serverLog.push(l);
   trusted = await startDnodeServer({ host: '127.0.0.1', port: 0, allow: ['127.0.0.1/32'], maestro: server.maestro, uploads, log });
-  closed = await startDnodeServer({ host: '127.0.0.1', port: 0, allow: [], maestro: server.maestro, uploads, log, sshPort: 2222 });
+  closed = await startDnodeServer({ host: '127.0.0.1', port: 0, allow: [], maestro: server.maestro, uploads, log, sshPort: () => 2222 });
   // Stands in for the SSH server's forward: each connection is a session of key 'alice'.
   tunnel = net.createServer((socket) => trusted.serve(socket, ALICE));
   await new Promise<void>((r) => tunnel.listen(0, '127.0.0.1', r));

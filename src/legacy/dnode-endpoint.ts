@@ -20,8 +20,8 @@ export interface DnodeServerOptions {
   allow: readonly string[];
   maestro: Maestro;
   uploads: UploadFolders;
-  /** For the hint given to refused clients. */
-  sshPort?: number | null;
+  /** The SSH port, for the hint given to refused clients (a function: SSH may start after this). */
+  sshPort?: () => number | null;
   log?: (line: string) => void;
   maxConnections?: number;
 }
@@ -64,7 +64,7 @@ export async function startDnodeServer(o: DnodeServerOptions): Promise<DnodeServ
       return;
     }
     log(`dnode: refused a direct connection from ${peer} (not in --dnode-allow)`);
-    const ssh = o.sshPort ?? 2222;
+    const ssh = o.sshPort?.() ?? 2222;
     track(refuseDnode(socket,
       `direct DNode connections are not accepted from ${peer}: tunnel over SSH with your deploy key ` +
       `(ssh -N -L ${port}:127.0.0.1:${port} -p ${ssh} git@HOST), or ask the server's administrator for --dnode-allow`, log));
