@@ -4,6 +4,8 @@ import type { ForwardedRequest } from './forward-headers.js';
 import type { ResponseHead } from './response-parser.js';
 import { UpstreamPools, type UpstreamConnection, type UpstreamExchange, type UpstreamPool } from './upstream-pool.js';
 
+const SMALL_BODY = 16 * 1024;
+
 /**
  * Forwards plain HTTP requests over pooled keep-alive connections. The
  * backend is chosen per request by the caller, so a client's keep-alive
@@ -17,7 +19,12 @@ export class HttpForwarder {
   /** Starts the exchange; the caller calls clientClosed() on the response's 'close'. */
   forward(req: http.IncomingMessage, res: http.ServerResponse, port: number, fwd: ForwardedRequest): Exchange {
     const ex = new Exchange(req, res, this.pools.pool(port), fwd);
-    ex.start(false);
+    try {
+      ex.start(false);
+    } catch {
+      // Whatever a socket call throws is this request's 502, never the proxy's crash.
+      ex.abort();
+    }
     return ex;
   }
 
@@ -104,7 +111,9 @@ export class Exchange implements UpstreamExchange {
     this.conn = null;
     // Not active: the answer was already replaced by a 502 in onHead.
     if (!active || this.res.destroyed) return;
-    if (last) this.res.end(last);
+    // A small body goes out as one latin1 string: Node then sends head and body
+    // in one write instead of a corked writev (byte-exact: latin1 maps 1:1).
+    if (last) this.res.end(last.length <= SMALL_BODY ? last.toString('latin1') : last, 'latin1');
     else this.res.end();
   }
 
@@ -129,6 +138,13 @@ export class Exchange implements UpstreamExchange {
       this.conn = null;
       conn.destroy();
     }
+  }
+
+  abort(): void {
+    const conn = this.conn;
+    this.conn = null;
+    conn?.destroy();
+    this.failed();
   }
 
   private failed(): void {

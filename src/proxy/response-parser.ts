@@ -59,8 +59,8 @@ export class ResponseParser {
   private chunkDigits = 0;
   /** The app asked for (or implied) a closed connection after this response. */
   keepAlive = true;
-  /** The app's Keep-Alive timeout hint in ms, or 0 when it sent none. */
-  keepAliveHintMs = 0;
+  /** The app's Keep-Alive timeout hint in ms, or -1 when it sent none. */
+  keepAliveHintMs = -1;
   /** Response bytes have been received for the current request. */
   started = false;
   /** The whole response has been handed to the sink (onEnd was called). */
@@ -75,7 +75,7 @@ export class ResponseParser {
     this.started = false;
     this.delivered = false;
     this.keepAlive = true;
-    this.keepAliveHintMs = 0;
+    this.keepAliveHintMs = -1;
   }
 
   get idle(): boolean {

@@ -27,6 +27,11 @@ export class RouteTable {
   }
 
   setBackends(app: string, ports: readonly number[]): void {
+    for (const p of ports) {
+      if (!Number.isInteger(p) || p < 1 || p > 65535) {
+        throw new RangeError(`setBackends(${JSON.stringify(app)}): ${p} is not a TCP port (1-65535); pass the ports the app's web processes listen on`);
+      }
+    }
     const route = this.route(app);
     const next = ports.map((p) => this.loads.load(p));
     for (const l of next) l.routes++;

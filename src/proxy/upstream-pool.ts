@@ -76,7 +76,8 @@ export class UpstreamConnection {
     this.uses++;
     const p = this.parser;
     const hint = p.keepAliveHintMs;
-    this.idleLimitMs = hint > 0 ? Math.min(MAX_IDLE_MS, hint - 1000) : MAX_IDLE_MS;
+    // Like Node's agent: trust the app's hint less a second; 0 or 1 s means do not reuse.
+    this.idleLimitMs = hint >= 0 ? Math.min(MAX_IDLE_MS, hint - 1000) : MAX_IDLE_MS;
     if (!p.keepAlive || this.idleLimitMs <= 0 || this.socket.destroyed) this.socket.destroy();
     else this.pool.release(this);
   }
