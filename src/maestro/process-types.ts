@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { execSimpleCommand } from './exec-command.js';
 
 /** argv for each Procfile process type, plus the optional release-phase command. */
 export interface ProcessTypes {
@@ -52,7 +53,7 @@ export function detectProcessTypes(dir: string, app: string): ProcessTypes {
   let release: string[] | null = null;
   for (const [type, command] of Object.entries(procfile)) {
     if (type === 'release') release = sh(command);
-    else types[type] = sh(command);
+    else types[type] = sh(execSimpleCommand(command));
   }
   if (types.web) return { types, release, origin: 'Procfile web' };
 
@@ -60,7 +61,7 @@ export function detectProcessTypes(dir: string, app: string): ProcessTypes {
   // npm scripts run the way npm runs them (sh -c, node_modules/.bin on PATH), but
   // without npm staying resident as a wrapper around the app.
   if (pkg?.scripts?.start) {
-    types.web = sh(`PATH="$PWD/node_modules/.bin:$PATH"; ${pkg.scripts.start}`);
+    types.web = sh(`PATH="$PWD/node_modules/.bin:$PATH"; ${execSimpleCommand(pkg.scripts.start)}`);
     return { types, release, origin: 'npm start' };
   }
   if (fs.existsSync(path.join(dir, 'apprunner.js'))) {
