@@ -75,6 +75,43 @@ async function backend(name: string): Promise<Backend> {
   };
 }
 
+/**
+ * A hand-written HTTP backend: handler gets each request head (bodies are not
+ * read) and its index on the connection, and writes whatever bytes it likes.
+ */
+async function rawBackend(handler: (socket: net.Socket, head: string, nth: number) => void): Promise<{ port: number; connections: () => number; close(): Promise<void> }> {
+  let connections = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    let buf = '';
+    let nth = 0;
+    socket.on('data', (d) => {
+      buf += d.toString('latin1');
+      let end;
+      while ((end = buf.indexOf('\r\n\r\n')) >= 0) {
+        const head = buf.slice(0, end);
+        buf = buf.slice(end + 4);
+        handler(socket, head, nth++);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    connections: () => connections,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}
+
 interface Reply {
   status: number;
   body: string;
@@ -384,5 +421,157 @@ describe('switching backends', () => {
     socket.destroy();
     expect(await routes.drain(a.port, 2000)).toBe(0);
     expect(json(await request(proxy.port, 'leaver.example.com')).name).toBe('leaver');
+  });
+});
+
+describe('relaying what apps answer', () => {
+  const raws: { close(): Promise<void> }[] = [];
+  afterAll(async () => {
+    await Promise.all(raws.map((r) => r.close()));
+  });
+  async function raw(name: string, handler: (socket: net.Socket, head: string, nth: number) => void) {
+    const r = await rawBackend(handler);
+    raws.push(r);
+    routes.setHosts(name, [`${name}.example.com`]);
+    routes.setBackends(name, [r.port]);
+    return r;
+  }
+
+  it('relays chunked, streamed, large, HEAD, 204 and 304 answers over one kept-alive app connection', async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024, 'x').toString();
+    const server = http.createServer((req, res) => {
+      if (req.url === '/chunked') {
+        res.write('one,');
+        res.write('two,');
+        res.end('three');
+      } else if (req.url === '/stream') {
+        res.write('first\n');
+        setTimeout(() => res.end('second\n'), 150);
+      } else if (req.url === '/big') {
+        res.end(big);
+      } else if (req.url === '/nocontent') {
+        res.writeHead(204).end();
+      } else if (req.url === '/cached') {
+        res.writeHead(304, { etag: '"v1"' }).end();
+      } else {
+        res.writeHead(200, { 'content-length': '1234', 'x-kind': 'head' });
+        res.end(req.method === 'HEAD' ? undefined : 'y'.repeat(1234));
+      }
+    });
+    const sockets = new Set<net.Socket>();
+    let connections = 0;
+    server.on('connection', (s) => {
+      connections++;
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    raws.push({ close: () => new Promise<void>((r) => { server.close(() => r()); for (const s of sockets) s.destroy(); }) });
+    routes.setHosts('relay', ['relay.example.com']);
+    routes.setBackends('relay', [(server.address() as AddressInfo).port]);
+
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    expect((await request(proxy.port, 'relay.example.com', '/chunked', { agent })).body).toBe('one,two,three');
+    const bigReply = await request(proxy.port, 'relay.example.com', '/big', { agent });
+    expect(bigReply.body.length).toBe(big.length);
+    expect(bigReply.body === big).toBe(true);
+    const head = await request(proxy.port, 'relay.example.com', '/', { agent, method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers['content-length']).toBe('1234');
+    expect(head.body).toBe('');
+    expect((await request(proxy.port, 'relay.example.com', '/nocontent', { agent })).status).toBe(204);
+    const cached = await request(proxy.port, 'relay.example.com', '/cached', { agent });
+    expect(cached.status).toBe(304);
+    expect(cached.headers.etag).toBe('"v1"');
+    expect((await request(proxy.port, 'relay.example.com', '/', { agent })).body).toBe('y'.repeat(1234));
+    // Every answer above was framed right: the app saw one connection for all of them.
+    expect(connections).toBe(1);
+
+    // A streamed answer reaches the client piece by piece, not when it ends.
+    const firstPiece = await new Promise<string>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: proxy.port, path: '/stream', headers: { host: 'relay.example.com' }, agent: false }, (res) => {
+        res.once('data', (d) => resolve(d.toString()));
+        res.resume();
+      }).on('error', reject);
+    });
+    expect(firstPiece).toBe('first\n');
+    agent.destroy();
+  });
+
+  it('streams a chunked request body to the app', async () => {
+    const a = await up('upload');
+    routes.setHosts('upload', ['upload.example.com']);
+    routes.setBackends('upload', [a.port]);
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port: proxy.port, method: 'POST', path: '/', agent: false, headers: { host: 'upload.example.com', 'transfer-encoding': 'chunked' } },
+        (res) => {
+          let b = '';
+          res.on('data', (c) => (b += c));
+          res.on('end', () => resolve(b));
+        },
+      );
+      req.on('error', reject);
+      req.write('part1-');
+      setTimeout(() => req.end('part2'), 30);
+    });
+    expect(body).toBe('upload got part1-part2');
+  });
+
+  it('relays HTTP/1.0 close-delimited answers, trailers, 103 hints and Connection: close', async () => {
+    await raw('old10', (s) => s.end('HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end'));
+    expect((await request(proxy.port, 'old10.example.com')).body).toBe('until the end');
+    expect((await request(proxy.port, 'old10.example.com')).body).toBe('until the end');
+
+    await raw('trailers', (s) =>
+      s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-sum\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-sum: 11\r\n\r\n'),
+    );
+    expect((await request(proxy.port, 'trailers.example.com')).body).toBe('hello world');
+
+    await raw('hints', (s) =>
+      s.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: x-secret\r\nX-Secret: 1\r\n\r\nok'),
+    );
+    const hinted = await request(proxy.port, 'hints.example.com');
+    expect(hinted.status).toBe(201);
+    expect(hinted.body).toBe('ok');
+    expect(hinted.headers['x-secret']).toBeUndefined();
+
+    const closing = await raw('closer', (s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbye'));
+    expect((await request(proxy.port, 'closer.example.com')).body).toBe('bye');
+    expect((await request(proxy.port, 'closer.example.com')).body).toBe('bye');
+    // The app said close: the second request needed a second connection.
+    expect(closing.connections()).toBe(2);
+  });
+
+  it('retries a bodiless request once when a kept-alive app connection turns out closed', async () => {
+    // The app drops each connection on its second request, as a server whose
+    // keep-alive timeout fires just as the request arrives would.
+    const flaky = await raw('flaky', (s, _head, nth) => {
+      if (nth > 0) s.destroy();
+      else s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+    expect((await request(proxy.port, 'flaky.example.com')).body).toBe('ok');
+    const again = await request(proxy.port, 'flaky.example.com');
+    expect(again.status).toBe(200);
+    expect(again.body).toBe('ok');
+    expect(flaky.connections()).toBe(2);
+    // A request with a body is not replayed: its answer is a 502.
+    await request(proxy.port, 'flaky.example.com');
+    const post = await request(proxy.port, 'flaky.example.com', '/', { method: 'POST', body: 'once' });
+    expect(post.status).toBe(502);
+  });
+
+  it('answers 502 for a garbled answer and breaks the response of an app that dies mid-body', async () => {
+    await raw('garbled', (s) => s.write('this is not http\r\n\r\n'));
+    expect((await request(proxy.port, 'garbled.example.com')).status).toBe(502);
+
+    await raw('dies', (s) => {
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part');
+      setTimeout(() => s.destroy(), 20);
+    });
+    await expect(request(proxy.port, 'dies.example.com')).rejects.toThrow();
+    // The proxy carries on.
+    expect((await request(proxy.port, 'garbled.example.com')).status).toBe(502);
+    expect((await request(proxy.port, 'fwd.example.com')).status).toBe(200);
   });
 });
