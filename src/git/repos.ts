@@ -26,6 +26,9 @@ export function installHooks(repo: string, controlSocket: string): void {
   for (const hook of HOOKS) {
     const wrapper = [
       '#!/bin/sh',
+      // The hook makes no TLS connection and needs none of the server's node flags;
+      // an inherited NODE_EXTRA_CA_CERTS alone adds ~30 ms to each hook's start.
+      'unset NODE_OPTIONS NODE_EXTRA_CA_CERTS',
       `PLATFORMX_CONTROL_SOCKET=${shQuote(controlSocket)} exec ${shQuote(process.execPath)} ${shQuote(path.join(HOOKS_DIR, hook))}`,
       '',
     ].join('\n');
