@@ -461,6 +461,32 @@ describe('host key and limits', () => {
     }
   });
 
+  test('failed authentication attempts are capped per connection', async () => {
+    const limited = await startServer({ port: 0, limits: { maxAuthAttempts: 3 } });
+    const connect = (port: number) => new Promise<Error | null>((resolve) => {
+      const c = new ssh2.Client();
+      c.on('ready', () => {
+        c.end();
+        resolve(null);
+      });
+      c.on('error', (e) => resolve(e));
+      c.on('close', () => resolve(new Error('connection closed')));
+      const password = { type: 'password' as const, username: 'git', password: 'guess' };
+      c.connect({
+        host: '127.0.0.1', port, username: 'git',
+        authHandler: [password, password, password, { type: 'publickey', username: 'git', key: fs.readFileSync(keyFile.alice!) }],
+      });
+    });
+    try {
+      // Three wrong guesses end the connection before the right key is tried ...
+      expect((await connect(limited.port))?.message).toMatch(/authentication methods failed|closed|disconnect/i);
+      // ... while the default allows a few.
+      expect(await connect(server.port)).toBeNull();
+    } finally {
+      await limited.close();
+    }
+  });
+
   test('channels per connection are capped', async () => {
     const limited = await startServer({ port: 0, limits: { maxChannelsPerConnection: 2 } });
     const c = new ssh2.Client();

@@ -8,7 +8,7 @@ export interface SshLimits {
   maxConnectionsPerIp: number;
   /** Open channels (sessions, forwards) at once on one connection. */
   maxChannelsPerConnection: number;
-  /** Authentication attempts (each key tried counts) before the connection is dropped. */
+  /** Failed authentication attempts (each refused key or password) before the connection is dropped. */
   maxAuthAttempts: number;
   /** Time from TCP accept to a successful authentication. */
   authTimeoutMs: number;

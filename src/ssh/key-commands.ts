@@ -75,11 +75,11 @@ export async function keysAdd(store: StateStore, args: ParsedArgs, io: CommandIO
 
 /** keys:list [--json] */
 export function keysList(store: StateStore, args: ParsedArgs, io: CommandIO): number {
-  const keys = store.get().keys.map((k) => ({
-    name: k.name, fingerprint: k.fingerprint, type: k.publicKey.split(' ', 1)[0], admin: k.admin, apps: k.apps, addedAt: k.addedAt, lastUsed: k.lastUsed,
-  }));
+  const keys = store.get().keys;
   if (args.flags.json) {
-    json(io, keys);
+    json(io, keys.map((k) => ({
+      name: k.name, fingerprint: k.fingerprint, type: k.publicKey.split(' ', 1)[0], admin: k.admin, apps: k.apps, addedAt: k.addedAt, lastUsed: k.lastUsed,
+    })));
     return 0;
   }
   if (keys.length === 0) {
@@ -88,7 +88,7 @@ export function keysList(store: StateStore, args: ParsedArgs, io: CommandIO): nu
   }
   io.stdout(table([
     ['NAME', 'FINGERPRINT', 'SCOPE', 'ADDED', 'LAST USED'],
-    ...store.get().keys.map((k) => [k.name, k.fingerprint, scopeOf(k), k.addedAt, k.lastUsed ?? 'never']),
+    ...keys.map((k) => [k.name, k.fingerprint, scopeOf(k), k.addedAt, k.lastUsed ?? 'never']),
   ]));
   return 0;
 }

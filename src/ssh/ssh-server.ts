@@ -7,7 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import ssh2 from 'ssh2';
-import type { ClientInfo, Connection, ServerChannel, Session } from 'ssh2';
+import type { AuthContext, ClientInfo, Connection, ServerChannel, Session } from 'ssh2';
 import { canReach, type Caller, type Dispatch } from '../control/types.js';
 import type { PushSessions } from '../git/push-sessions.js';
 import type { StateStore } from '../state/store.js';
@@ -93,7 +93,7 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServerHand
     const ip = normalizeIp(info.ip);
     const connAbort = new AbortController();
     let caller: Caller | null = null;
-    let attempts = 0;
+    let failures = 0;
     let channels = 0;
     let running = 0;
     let idleTimer: NodeJS.Timeout | null = null;
@@ -108,7 +108,7 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServerHand
       idleTimer = null;
       if (running === 0 && caller && !connAbort.signal.aborted) {
         idleTimer = setTimeout(() => {
-          log(`ssh: closing idle connection of key ${caller?.name} from ${ip}`);
+          log(`closing idle connection of key ${caller?.name} from ${ip}`);
           drop();
         }, limits.idleTimeoutMs);
         idleTimer.unref();
@@ -116,7 +116,7 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServerHand
     };
 
     client.on('error', (err: Error & { level?: string }) => {
-      if (err.level !== 'socket' && err.level !== 'client-timeout') log(`ssh: connection from ${ip}: ${err.message}`);
+      if (err.level !== 'socket' && err.level !== 'client-timeout') log(`connection from ${ip}: ${err.message}`);
     });
     client.on('close', () => {
       connAbort.abort();
@@ -124,29 +124,35 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServerHand
       if (state) clearTimeout(state.authTimer);
     });
 
-    client.on('authentication', (ctx) => {
-      if (++attempts > limits.maxAuthAttempts) {
+    // Failures are counted, as sshd's MaxAuthTries does; the auth timeout bounds everything else.
+    const fail = (ctx: AuthContext) => {
+      if (++failures >= limits.maxAuthAttempts) {
         ctx.reject([]);
         drop();
-        return;
+      } else {
+        ctx.reject(['publickey']);
       }
+    };
+    client.on('authentication', (ctx) => {
       // Password, keyboard-interactive, hostbased and "none" are refused; only keys are offered.
-      if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
+      // ("none" is how every client starts, so it does not count as a failure.)
+      if (ctx.method === 'none') return ctx.reject(['publickey']);
+      if (ctx.method !== 'publickey') return fail(ctx);
       const check = checkPublicKey(o.store, ctx);
       if (check.result === 'probe') return ctx.accept(); // "this key would do: sign with it" — not yet authenticated
-      if (check.result === 'rejected') return ctx.reject(['publickey']);
+      if (check.result === 'rejected') return fail(ctx);
       caller = callerOf(check.key);
       ctx.accept();
       try {
         recordKeyUse(o.store, check.key.fingerprint);
       } catch (err) {
-        log(`ssh: cannot record last use of key ${check.key.name}: ${(err as Error).message}`);
+        log(`cannot record last use of key ${check.key.name}: ${(err as Error).message}`);
       }
     });
 
     client.on('ready', () => {
       if (state) clearTimeout(state.authTimer);
-      log(`ssh: key ${caller?.name} connected from ${ip}`);
+      log(`key ${caller?.name} connected from ${ip}`);
       updateIdle();
     });
 
@@ -199,7 +205,7 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServerHand
         try {
           await work(exec);
         } catch (err) {
-          log(`ssh: internal error for key ${who.name}: ${(err as Error).message}`);
+          log(`internal error for key ${who.name}: ${(err as Error).message}`);
           exec.stderr('platformx: internal error, see the server log\n');
           await exec.finish(2);
         } finally {
@@ -225,12 +231,12 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServerHand
             case 'git': {
               const repo = reachableRepo(who, req.app);
               if (!repo) return refuse(exec, notFound(req.app));
-              log(`ssh: key ${who.name} ${req.service === 'git-receive-pack' ? 'pushes to' : 'fetches'} ${req.app}`);
+              log(`key ${who.name} ${req.service === 'git-receive-pack' ? 'pushes to' : 'fetches'} ${req.app}`);
               return runGitService({ service: req.service, app: req.app, repo, by: who.name, exec, pushSessions: o.pushSessions, gitProtocol });
             }
             case 'command':
               // Only the command name is logged: arguments may hold secrets (config:set).
-              log(`ssh: key ${who.name} runs ${req.argv[0]}`);
+              log(`key ${who.name} runs ${req.argv[0]}`);
               return runDispatchedCommand(o.dispatch, req.argv, who, exec);
             case 'rsync': {
               if (!o.onRsync) return refuse(exec, 'rsync uploads are not enabled on this server');
@@ -284,7 +290,7 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServerHand
           },
         );
       } catch (err) {
-        log(`ssh: tcp forward handler failed: ${(err as Error).message}`);
+        log(`tcp forward handler failed: ${(err as Error).message}`);
         if (!decided) {
           decided = true;
           reject();
@@ -327,7 +333,7 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServerHand
       resolve();
     });
   });
-  listener.on('error', (err) => log(`ssh: listener error: ${err.message}`));
+  listener.on('error', (err) => log(`listener error: ${err.message}`));
   const port = (listener.address() as net.AddressInfo).port;
 
   return {
