@@ -300,6 +300,9 @@ export class Maestro {
       throw new UserError(version === null ? `app '${appName}' has no earlier good release to roll back to` : `app '${appName}' has no release v${version}: see 'platformx releases ${appName}'`);
     }
     if (target.status !== 'succeeded') throw new UserError(`v${target.version} never went live (${target.status}): pick a succeeded release`);
+    if (!this.releases.buildExists(appName, target.build)) {
+      throw new UserError(`the build of v${target.version} was removed (only the newest builds are kept): pick a newer release or deploy again`);
+    }
     return this.deploy(appName, {
       source: 'rollback', commit: target.commit, description: `rollback to v${target.version}`, by, fill: null,
       reuseBuild: target.build, config: target.config,
