@@ -327,3 +327,20 @@ describe('what the DNode endpoint refuses', () => {
     expect(r.err?.message).toBe("nothing was uploaded for app 'empty': rsync the bundle first (rsync -az --delete ./bundle/ git@HOST:empty/)");
   });
 });
+
+describe('--dnode-allow', () => {
+  it('takes addresses and CIDR networks, matches IPv4-mapped peers, and names a bad entry in one line', async () => {
+    const { PeerAllowList } = await import('../src/legacy/peer-allow-list.js');
+    const list = new PeerAllowList(['10.0.0.0/8', '192.168.1.5', 'fd00::/8']);
+    expect(list.allows('10.2.3.4')).toBe(true);
+    expect(list.allows('::ffff:10.2.3.4')).toBe(true);
+    expect(list.allows('192.168.1.5')).toBe(true);
+    expect(list.allows('192.168.1.6')).toBe(false);
+    expect(list.allows('fd12::1')).toBe(true);
+    expect(list.allows('127.0.0.1')).toBe(false);
+    expect(list.allows(undefined)).toBe(false);
+    for (const bad of ['10.0.0.0/33', 'example.com', '10.0.0.0/8/1', '1.2.3.4/x']) {
+      expect(() => new PeerAllowList([bad])).toThrow(new RegExp(`^--dnode-allow: '${bad.replace(/[./]/g, '\\$&')}' is not an address or network`));
+    }
+  });
+});
