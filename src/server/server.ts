@@ -10,6 +10,7 @@ import { releaseCommands } from '../control/commands/releases.js';
 import { serverInfoCommands } from '../control/commands/server-info.js';
 import { resourceCommands } from '../control/commands/resources.js';
 import { keyCommands } from '../ssh/key-commands.js';
+import { startLegacyEndpoints } from '../legacy/legacy-endpoints.js';
 import { startSshServer, type SshServerHandle } from '../ssh/ssh-server.js';
 import type { CommandServices, ServerInfo } from '../control/commands/services.js';
 import { startControlServer } from '../control/control-server.js';
@@ -75,11 +76,18 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   const gitHttp = await startGitHttpServer({ host: opts.host, port: opts.gitHttpPort, apps: maestro.apps, paths, sessions });
   info.gitHttpPort = gitHttp.port;
 
+  const legacy = await startLegacyEndpoints({
+    maestro, paths, dnodeHost: opts.dnodeHost, dnodePort: opts.dnodePort, dnodeAllow: opts.dnodeAllow,
+    sshPort: () => info.sshPort, log: (line) => log(`legacy: ${line}`),
+  });
+  info.dnodePort = legacy.dnodePort;
+
   let ssh: SshServerHandle | null = null;
   if (opts.sshPort !== null) {
     ssh = await startSshServer({
       host: opts.host, port: opts.sshPort, hostKeyPath: paths.hostKey, store, dispatch,
       pushSessions: sessions, repoPath: (app) => paths.repo(app), log: (line) => log(`ssh: ${line}`),
+      onRsync: legacy.onRsync, onTcpForward: legacy.onTcpForward,
     });
     info.sshPort = ssh.port;
     info.sshFingerprint = ssh.fingerprint;
@@ -91,7 +99,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
-      await Promise.all([closeServer(control), closeServer(gitHttp.server), ssh?.close()]);
+      await Promise.all([closeServer(control), closeServer(gitHttp.server), ssh?.close(), legacy.close()]);
       await maestro.stopAll();
       await proxy.close();
       logs.closeAll();
