@@ -516,6 +516,41 @@ describe('relaying what apps answer', () => {
       setTimeout(() => req.end('part2'), 30);
     });
     expect(body).toBe('upload got part1-part2');
+
+    // A body far larger than socket buffers arrives whole, chunked or sized.
+    const big = 'z'.repeat(4 * 1024 * 1024);
+    for (const headers of [{ 'transfer-encoding': 'chunked' }, { 'content-length': String(big.length) }]) {
+      const reply = await new Promise<string>((resolve, reject) => {
+        const req = http.request(
+          { host: '127.0.0.1', port: proxy.port, method: 'POST', path: '/', agent: false, headers: { host: 'upload.example.com', ...headers } },
+          (res) => {
+            let b = '';
+            res.on('data', (c) => (b += c));
+            res.on('end', () => resolve(b));
+          },
+        );
+        req.on('error', reject);
+        for (let i = 0; i < big.length; i += 64 * 1024) req.write(big.slice(i, i + 64 * 1024));
+        req.end();
+      });
+      expect(reply.length).toBe('upload got '.length + big.length);
+      expect(reply === `upload got ${big}`).toBe(true);
+    }
+  });
+
+  it('relays an answer the app sends before reading the request body, then carries on', async () => {
+    const early = await raw('early', (s, head) => {
+      if (head.startsWith('POST')) s.end('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!');
+      else s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+    const reply = await request(proxy.port, 'early.example.com', '/', { method: 'POST', body: 'x'.repeat(256 * 1024) }).catch((e: Error) => e);
+    // The client either reads the 413 or, if its upload was cut first, sees the connection end; never a hang.
+    if (!(reply instanceof Error)) {
+      expect(reply.status).toBe(413);
+      expect(reply.body).toBe('too big!');
+    }
+    expect((await request(proxy.port, 'early.example.com')).body).toBe('ok');
+    expect(early.connections()).toBe(2);
   });
 
   it('relays HTTP/1.0 close-delimited answers, trailers, 103 hints and Connection: close', async () => {

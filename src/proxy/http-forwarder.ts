@@ -37,13 +37,16 @@ export class Exchange implements UpstreamExchange {
   private conn: UpstreamConnection | null = null;
   private finished = false;
   private retried = false;
+  private bodyPending: boolean;
 
   constructor(
     private readonly req: http.IncomingMessage,
     private readonly res: http.ServerResponse,
     private readonly pool: UpstreamPool,
     private readonly fwd: ForwardedRequest,
-  ) {}
+  ) {
+    this.bodyPending = fwd.hasBody;
+  }
 
   start(fresh: boolean): void {
     const conn = fresh ? this.pool.connect() : this.pool.acquire();
@@ -67,15 +70,23 @@ export class Exchange implements UpstreamExchange {
     const resume = () => req.resume();
     req.on('data', (chunk: Buffer) => {
       if (this.conn !== conn) return;
-      const ok = chunked
-        ? socket.write(`${chunk.length.toString(16)}\r\n`) && socket.write(chunk) && socket.write('\r\n')
-        : socket.write(chunk);
+      let ok: boolean;
+      if (chunked) {
+        socket.cork();
+        socket.write(`${chunk.length.toString(16)}\r\n`);
+        socket.write(chunk);
+        ok = socket.write('\r\n');
+        socket.uncork();
+      } else {
+        ok = socket.write(chunk);
+      }
       if (!ok) {
         req.pause();
         socket.once('drain', resume);
       }
     });
     req.on('end', () => {
+      this.bodyPending = false;
       if (this.conn !== conn) return;
       if (chunked) socket.write('0\r\n\r\n');
       conn.requestWritten();
@@ -106,9 +117,13 @@ export class Exchange implements UpstreamExchange {
   }
 
   onEnd(last: Buffer | null): void {
-    const active = this.conn !== null;
+    const conn = this.conn;
     this.finished = true;
     this.conn = null;
+    // The app answered before the whole request body reached it: that
+    // connection is mid-request and cannot be reused.
+    if (conn && this.bodyPending) conn.destroy();
+    const active = conn !== null;
     // Not active: the answer was already replaced by a 502 in onHead.
     if (!active || this.res.destroyed) return;
     // A small body goes out as one latin1 string: Node then sends head and body
