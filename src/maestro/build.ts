@@ -4,6 +4,7 @@ import type { Apprunner } from '../apprunner/apprunner.js';
 import type { RunSpec } from '../apprunner/types.js';
 import type { AppRecord } from '../state/types.js';
 import type { DeployOutput } from './deploy-output.js';
+import { canReuse, copyInstall, installKey, stampInstall } from './install-reuse.js';
 import { hasDependencies, readPackageJson } from './process-types.js';
 import { runStep } from './run-step.js';
 
@@ -13,6 +14,8 @@ export interface BuildContext {
   npmCache: string;
   apprunner: Apprunner;
   out: DeployOutput;
+  /** The serving release's build, whose node_modules a build with the same dependencies reuses. */
+  previous?: { dir: string; version: number } | null;
 }
 
 /**
@@ -31,9 +34,16 @@ export async function buildRelease(ctx: BuildContext): Promise<void> {
   if (pkg && hasDependencies(pkg)) {
     // Without a build script, dev dependencies are never needed: skip them outright.
     const omitDev = buildScript ? [] : ['--omit=dev'];
-    if (hasLock) {
+    // Only without a build step: after one, node_modules is pruned and no longer what npm ci made.
+    const key = hasLock && !buildScript ? installKey(dir, ctx.app.config, ['ci', ...omitDev]) : null;
+    const previous = ctx.previous;
+    const reused = key !== null && previous != null && canReuse(previous.dir, key) && (await reuse(ctx, previous));
+    if (reused) {
+      out.line('(package.json, lockfile, .npmrc and node unchanged)');
+    } else if (hasLock) {
       out.step('Installing dependencies (npm ci)');
       await npm(['ci', ...omitDev], 'npm ci', false);
+      if (key) stampInstall(dir, key);
     } else {
       out.step('Installing dependencies (npm install, no lockfile)');
       await npm(['install', ...omitDev], 'npm install', false);
@@ -48,6 +58,18 @@ export async function buildRelease(ctx: BuildContext): Promise<void> {
       out.step('Pruning dev dependencies');
       await npm(['prune', '--omit=dev'], 'npm prune', true);
     }
+  }
+}
+
+/** Copies the previous build's node_modules; false (and npm ci runs) when the copy fails. */
+async function reuse(ctx: BuildContext, previous: { dir: string; version: number }): Promise<boolean> {
+  ctx.out.step(`Installing dependencies: reusing node_modules of v${previous.version}`);
+  try {
+    await copyInstall(previous.dir, ctx.dir);
+    return true;
+  } catch (err) {
+    ctx.out.line(`copy failed (${(err as Error).message}); installing instead`);
+    return false;
   }
 }
 

@@ -120,7 +120,10 @@ export class Maestro {
         out.step(`Preparing release v${release.version} (${req.description})`);
         fs.mkdirSync(path.dirname(dir), { recursive: true });
         await req.fill(dir, out);
-        await buildRelease({ app: fresh, dir, npmCache: this.o.paths.npmCache, apprunner: this.o.apprunner, out });
+        const serving = this.releases.current(fresh);
+        const previous = serving && this.releases.buildExists(appName, serving.build)
+          ? { dir: this.o.paths.build(appName, serving.build), version: serving.version } : null;
+        await buildRelease({ app: fresh, dir, npmCache: this.o.paths.npmCache, apprunner: this.o.apprunner, out, previous });
       } else if (!this.releases.buildExists(appName, release.build)) {
         throw new UserError(`the build of ${release.build} was removed (only the newest builds are kept): deploy again instead`);
       } else {

@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+// A push that changes code but not dependencies need not run npm ci again: its
+// node_modules would come out the same as the serving build's. Like a Docker
+// layer cached on package*.json, the install is keyed on everything that
+// decides it, and the previous build's node_modules is copied when the key matches.
+
+/** Written into node_modules after a clean install: the key it was made for. */
+const STAMP = '.platformx-install-key';
+const LOCKFILES = ['package-lock.json', 'npm-shrinkwrap.json'];
+/** Root scripts npm ci runs, which may read any file of the app: an install with them is never reused. */
+const INSTALL_SCRIPTS = ['preinstall', 'install', 'postinstall', 'prepublish', 'preprepare', 'prepare', 'postprepare'];
+
+function readOrNull(file: string): Buffer | null {
+  try {
+    return fs.readFileSync(file);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What decides node_modules: node's version and platform, package.json, the
+ * lockfile, .npmrc, npm_config_* config vars and the install flags. Null when
+ * the install cannot be reused: no lockfile, or root install scripts.
+ */
+export function installKey(dir: string, config: Record<string, string>, flags: string[]): string | null {
+  const lock = LOCKFILES.map((f) => readOrNull(path.join(dir, f))).find((b) => b !== null);
+  const pkg = readOrNull(path.join(dir, 'package.json'));
+  if (!lock || !pkg) return null;
+  let scripts: Record<string, unknown> = {};
+  try {
+    scripts = (JSON.parse(pkg.toString('utf8')) as { scripts?: Record<string, unknown> }).scripts ?? {};
+  } catch {
+    return null;
+  }
+  if (INSTALL_SCRIPTS.some((s) => s in scripts)) return null;
+  const hash = crypto.createHash('sha256');
+  const part = (label: string, data: string | Buffer) => hash.update(`${label}:${data.length}:`).update(data);
+  part('node', `${process.version} ${process.platform} ${process.arch}`);
+  part('flags', flags.join(' '));
+  part('package.json', pkg);
+  part('lock', lock);
+  part('npmrc', readOrNull(path.join(dir, '.npmrc')) ?? '');
+  for (const k of Object.keys(config).filter((k) => /^npm_config_/i.test(k)).sort()) part(k, config[k]!);
+  return hash.digest('hex');
+}
+
+/** Marks a fresh install as made for key. */
+export function stampInstall(dir: string, key: string): void {
+  const modules = path.join(dir, 'node_modules');
+  if (fs.existsSync(modules)) fs.writeFileSync(path.join(modules, STAMP), key + '\n');
+}
+
+/** True when previousDir holds an install made for key. */
+export function canReuse(previousDir: string, key: string): boolean {
+  return readOrNull(path.join(previousDir, 'node_modules', STAMP))?.toString('utf8').trim() === key;
+}
+
+/** Copies previousDir's node_modules into dir (reflinks where the file system has them). */
+export async function copyInstall(previousDir: string, dir: string): Promise<void> {
+  const dest = path.join(dir, 'node_modules');
+  // A committed node_modules goes, as npm ci would remove it.
+  fs.rmSync(dest, { recursive: true, force: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const cp = spawn('cp', ['-a', '--reflink=auto', '--', path.join(previousDir, 'node_modules'), dest], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let errors = '';
+      cp.stderr.on('data', (d) => (errors += d));
+      cp.on('error', reject);
+      cp.on('close', (code) => (code === 0 ? resolve() : reject(new Error(errors.trim().split('\n')[0] || `cp exited with ${code}`))));
+    });
+  } catch (err) {
+    fs.rmSync(dest, { recursive: true, force: true });
+    throw err;
+  }
+}
