@@ -32,6 +32,11 @@ async function backend(name: string): Promise<Backend> {
     else if (req.url?.startsWith('/hold')) held.push(reply);
     else if (req.method === 'POST') {
       let body = '';
+      // /paused-read lets the upload pile up in socket buffers first, so the proxy meets backpressure.
+      if (req.url === '/paused-read') {
+        req.pause();
+        setTimeout(() => req.resume(), 200);
+      }
       req.on('data', (c) => (body += c));
       req.on('end', () => res.end(`${name} got ${body}`));
     } else reply();
@@ -522,7 +527,7 @@ describe('relaying what apps answer', () => {
     for (const headers of [{ 'transfer-encoding': 'chunked' }, { 'content-length': String(big.length) }]) {
       const reply = await new Promise<string>((resolve, reject) => {
         const req = http.request(
-          { host: '127.0.0.1', port: proxy.port, method: 'POST', path: '/', agent: false, headers: { host: 'upload.example.com', ...headers } },
+          { host: '127.0.0.1', port: proxy.port, method: 'POST', path: '/paused-read', agent: false, headers: { host: 'upload.example.com', ...headers } },
           (res) => {
             let b = '';
             res.on('data', (c) => (b += c));
@@ -533,6 +538,7 @@ describe('relaying what apps answer', () => {
         for (let i = 0; i < big.length; i += 64 * 1024) req.write(big.slice(i, i + 64 * 1024));
         req.end();
       });
+      expect(reply.slice(0, 300)).toBe(`upload got ${big}`.slice(0, 300));
       expect(reply.length).toBe('upload got '.length + big.length);
       expect(reply === `upload got ${big}`).toBe(true);
     }
