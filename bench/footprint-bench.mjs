@@ -1,0 +1,68 @@
+// Footprint (issue 7, part 4): the server's RSS idle with no app and with 20
+// running apps, and how many processes each app keeps resident beyond the app
+// itself (a wrapper shell, npm, a supervisor…), from /proc.
+//
+//   npx tsc -p . && node bench/footprint-bench.mjs [--apps 20]
+import { AppTree, BenchServer, descendants, plainApp, processTable, rss, sleep } from './bench-platform.mjs';
+
+const SETTLE_MS = 3000;
+
+export async function runFootprint({ apps = 20, log = () => {} } = {}) {
+  const server = await BenchServer.start();
+  let tree;
+  try {
+    await sleep(SETTLE_MS);
+    const idle = rss(server.pid);
+    log(`server idle, 0 apps: RSS ${idle.rssMb.toFixed(1)} MB`);
+
+    tree = await AppTree.create(plainApp('footprint'));
+    const names = Array.from({ length: apps }, (_, i) => `app${String(i + 1).padStart(2, '0')}`);
+    for (const name of names) {
+      const url = await server.createApp(name);
+      await tree.push(url);
+    }
+    await sleep(SETTLE_MS);
+    const loaded = rss(server.pid);
+    log(`server with ${apps} running apps: RSS ${loaded.rssMb.toFixed(1)} MB (peak ${loaded.peakMb.toFixed(1)} MB)`);
+
+    // Each app process runs in its own process group: count the group and the tree under the app's pid.
+    const table = processTable();
+    const perApp = [];
+    const appPids = new Set();
+    for (const name of names) {
+      for (const p of await server.ps(name)) {
+        if (p.state !== 'up' || !p.pid) throw new Error(`${name} ${p.process} is ${p.state}`);
+        appPids.add(p.pid);
+        const group = [...table].filter(([, e]) => e.pgid === p.pid).map(([pid]) => pid);
+        const members = new Set([...group, ...descendants(table, p.pid)]);
+        perApp.push({ app: name, process: p.process, pid: p.pid, command: table.get(p.pid)?.comm ?? '?', extra: members.size - 1 });
+      }
+    }
+    // Anything else the server keeps running (per-app log tailers, supervisors…) shows up as its other descendants.
+    const serverChildren = descendants(table, server.pid).filter((pid) => pid !== server.pid);
+    const others = serverChildren.filter((pid) => !appPids.has(pid) && !perApp.some((a) => table.get(pid)?.pgid === a.pid));
+    const extraPerApp = Math.max(...perApp.map((a) => a.extra));
+    const wrappers = perApp.filter((a) => a.command !== 'node').length;
+    log(`processes per app beyond the app: max ${extraPerApp}; app pids that are not node itself: ${wrappers}; other server children: ${others.length}`);
+    return {
+      apps,
+      serverIdleRssMb: idle.rssMb,
+      serverRssMbWithApps: loaded.rssMb,
+      serverPeakRssMbWithApps: loaded.peakMb,
+      extraProcessesPerApp: extraPerApp,
+      appPidsNotNode: wrappers,
+      otherServerChildren: others.length,
+      perApp,
+      targetsMet: { noWrapper: extraPerApp === 0 && wrappers === 0 && others.length === 0, rss: loaded.rssMb <= 120 },
+    };
+  } finally {
+    tree?.remove();
+    await server.stop();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const i = process.argv.indexOf('--apps');
+  const result = await runFootprint({ apps: i > 0 ? Number(process.argv[i + 1]) : 20, log: (l) => console.log(l) });
+  console.log(JSON.stringify({ ...result, perApp: undefined }, null, 2));
+}
