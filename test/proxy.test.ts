@@ -269,6 +269,25 @@ describe('routing by Host header', () => {
     expect(json(await request(proxy.port, 'pinged.example.com', '/_ping_')).url).toBe('/_ping_');
   });
 
+  it('refuses malformed requests without falling over', async () => {
+    const rawExchange = (text: string) =>
+      new Promise<string>((resolve) => {
+        const socket = net.connect(proxy.port, '127.0.0.1');
+        let got = '';
+        socket.on('data', (d) => (got += d.toString('latin1')));
+        socket.on('close', () => resolve(got));
+        socket.on('error', () => {});
+        socket.write(text);
+      });
+    expect(await rawExchange('NONSENSE\r\n\r\n')).toMatch(/^HTTP\/1\.1 400/);
+    // Content-Length and Transfer-Encoding together is how request smuggling starts.
+    expect(
+      await rawExchange('POST / HTTP/1.1\r\nHost: fwd.example.com\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'),
+    ).toMatch(/^HTTP\/1\.1 400/);
+    expect(await rawExchange(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431/);
+    expect((await request(proxy.port, 'nope.example')).status).toBe(404);
+  });
+
   it('answers 503 at once for an app without a process and 502 for a dead one', async () => {
     routes.setHosts('idle', ['idle.example.com']);
     routes.setBackends('idle', []);

@@ -85,14 +85,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     socket.once('close', () => connections.delete(socket));
   });
   server.on('upgrade', onUpgrade);
-  // A client that sends garbage or vanishes gets the default 400 or is dropped; never a crash.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-  });
+  // No 'clientError' listener on purpose: Node's default answers malformed
+  // requests with 400/431/408 (only if nothing was sent yet) and drops the socket.
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
