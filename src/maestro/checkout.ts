@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { deprioritize } from './deploy-priority.js';
 
 /**
  * Extracts the tree of a commit into a new, empty folder (never in place), with
@@ -13,6 +14,8 @@ export async function checkoutCommit(repo: string, commit: string, dest: string,
   await new Promise<void>((resolve, reject) => {
     const git = spawn('git', ['--git-dir', repo, 'archive', '--format=tar', commit], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const tar = spawn('tar', ['-x', '-C', dest, '--no-same-owner'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    deprioritize(git.pid);
+    deprioritize(tar.pid);
     let errors = '';
     git.stderr.on('data', (d) => (errors += d));
     tar.stderr.on('data', (d) => (errors += d));
