@@ -1,0 +1,130 @@
+// `npm run bench`: every part of issue 7 in one run on this machine, a table
+// of the figures against their targets, and the same figures as JSON in
+// bench/results/latest.json (plus a dated copy).
+//
+//   node bench/run.mjs [--only proxy,deploy,redeploy,footprint] [--rounds 3] [--seconds 5]
+//                      [--reps 7] [--express-reps 5] [--redeploys 20] [--apps 20]
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runPushToLive, STEPS } from './deploy-bench.mjs';
+import { runFootprint } from './footprint-bench.mjs';
+import { runRedeployUnderLoad } from './redeploy-bench.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const PARTS = ['proxy', 'deploy', 'redeploy', 'footprint'];
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : fallback;
+}
+const num = (name, fallback) => Number(arg(name, fallback));
+const only = arg('--only', PARTS.join(',')).split(',');
+for (const p of only) if (!PARTS.includes(p)) throw new Error(`unknown part '${p}' in --only: use ${PARTS.join(',')}`);
+
+const log = (line) => console.error(`  ${line}`);
+const loadavg = () => os.loadavg().map((x) => Number(x.toFixed(2)));
+let commit = null;
+try {
+  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: HERE, encoding: 'utf8' }).trim();
+} catch {
+  /* not a git checkout */
+}
+
+const results = {
+  startedAt: new Date().toISOString(),
+  machine: { cpus: os.cpus().length, node: process.version, loadavgAtStart: loadavg(), commit },
+};
+const t0 = performance.now();
+
+async function part(name, title, fn) {
+  if (!only.includes(name)) return;
+  console.error(`${title}…`);
+  const started = performance.now();
+  try {
+    results[name] = await fn();
+  } catch (err) {
+    results[name] = { error: err.message };
+    console.error(`  ${name} failed: ${err.stack ?? err.message}`);
+  }
+  results[name].seconds = Math.round((performance.now() - started) / 1000);
+}
+
+await part('proxy', '1. Proxy: direct vs platformx vs nginx', async () => {
+  const file = path.join(HERE, 'proxy-bench.mjs');
+  if (!fs.existsSync(file)) return { skipped: 'bench/proxy-bench.mjs is not there yet: part 1 skipped' };
+  const { runProxyBench } = await import(pathToFileURL(file).href);
+  return runProxyBench({ rounds: num('--rounds', 3), seconds: num('--seconds', 5), log });
+});
+await part('deploy', '2. Push-to-live', () => runPushToLive({ reps: num('--reps', 7), expressReps: num('--express-reps', 5), log }));
+await part('redeploy', '3. Redeploy under load', () => runRedeployUnderLoad({ redeploys: num('--redeploys', 20), log }));
+await part('footprint', '4. Footprint', () => runFootprint({ apps: num('--apps', 20), log }));
+results.machine.loadavgAtEnd = loadavg();
+results.totalSeconds = Math.round((performance.now() - t0) / 1000);
+
+// ------------------------------------------------------------------ table
+
+const f = (x, d = 0) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '-');
+const met = (ok) => (ok === undefined || ok === null ? '' : ok ? 'met' : 'MISSED');
+const rows = [['part', 'measure', 'value', 'target', '']];
+const note = (p, text) => rows.push([p, text, '', '', '']);
+
+const proxy = results.proxy;
+if (proxy?.skipped || proxy?.error) note('1 proxy', proxy.skipped ?? `failed: ${proxy.error}`);
+else if (proxy) {
+  for (const [name, t] of Object.entries(proxy.targets)) {
+    rows.push(['1 proxy', `${name}: req/s, p50/p99 ms, CPU µs/req, RSS MB`,
+      `${f(t.rps)}, ${f(t.p50Ms, 2)}/${f(t.p99Ms, 2)}, ${f(t.cpuUsPerReq, 1)}, ${f(t.rssMb, 1)}`, '', '']);
+  }
+  const n = proxy.ratios.platformxToNginx;
+  const d = proxy.ratios.platformxToDirect;
+  if (n) {
+    rows.push(['1 proxy', 'throughput platformx/nginx', `${f(n.rps, 2)}x`, '>= 0.6x', met(proxy.targetsMet.throughput)]);
+    rows.push(['1 proxy', 'p99 platformx/nginx', `${f(n.p99, 2)}x`, '<= 2x', met(proxy.targetsMet.p99)]);
+  } else note('1 proxy', 'nginx not installed: compared against direct only');
+  rows.push(['1 proxy', 'throughput, p99 platformx/direct', `${f(d.rps, 2)}x, ${f(d.p99, 2)}x`, '', '']);
+}
+
+const dep = results.deploy;
+if (dep?.error) note('2 deploy', `failed: ${dep.error}`);
+else if (dep) {
+  const steps = (s) => STEPS.map((k) => `${k} ${f(s.steps[k])}`).join(' · ');
+  rows.push(['2 deploy', 'no dependencies: push-to-live median ms', `${f(dep.noDependencies.medianMs)} (${f(dep.noDependencies.minMs)}–${f(dep.noDependencies.maxMs)})`, '<= 1500', met(dep.targetsMet.noDependencies)]);
+  rows.push(['2 deploy', '  steps, median ms', steps(dep.noDependencies), '', '']);
+  rows.push(['2 deploy', 'Express, npm ci on warm cache: median ms', `${f(dep.expressNpmCi.medianMs)} (${f(dep.expressNpmCi.minMs)}–${f(dep.expressNpmCi.maxMs)})`, '<= 4000', met(dep.targetsMet.express)]);
+  rows.push(['2 deploy', '  steps, median ms', steps(dep.expressNpmCi), '', '']);
+  rows.push(['2 deploy', 'Express, code change (node_modules reused): median ms', `${f(dep.expressCodeChange.medianMs)} (${f(dep.expressCodeChange.minMs)}–${f(dep.expressCodeChange.maxMs)})`, '', '']);
+  rows.push(['2 deploy', '  steps, median ms', steps(dep.expressCodeChange), '', '']);
+  rows.push(['2 deploy', 'Express, first deploy (cold npm cache) ms', f(dep.expressNpmCi.coldCacheMs), '', '']);
+}
+
+const re = results.redeploy;
+if (re?.skipped || re?.error) note('3 redeploy', re.skipped ?? `failed: ${re.error}`);
+else if (re) {
+  rows.push(['3 redeploy', `failed requests over ${re.config.redeploys} redeploys (non-2xx + socket errors)`, `${re.failedRequests} (${re.during.non2xx} + ${re.during.socketErrors}) of ${re.during.total}`, '0', met(re.targetsMet.noFailedRequests)]);
+  rows.push(['3 redeploy', 'p99 during redeploys / at rest', `${f(re.p99Ratio, 2)}x (${f(re.during.p99, 1)} / ${f(re.rest.p99, 1)} ms)`, '<= 3x', met(re.targetsMet.p99)]);
+  rows.push(['3 redeploy', 'req/s during / at rest', `${f(re.during.rps)} / ${f(re.rest.rps)}`, '', '']);
+}
+
+const fp = results.footprint;
+if (fp?.error) note('4 footprint', `failed: ${fp.error}`);
+else if (fp) {
+  rows.push(['4 footprint', 'server RSS idle, 0 apps', `${f(fp.serverIdleRssMb, 1)} MB`, '', '']);
+  rows.push(['4 footprint', `server RSS with ${fp.apps} running apps`, `${f(fp.serverRssMbWithApps, 1)} MB (peak ${f(fp.serverPeakRssMbWithApps, 1)})`, '<= 120 MB', met(fp.targetsMet.rss)]);
+  rows.push(['4 footprint', 'resident processes per app beyond the app', `${fp.extraProcessesPerApp} (other server children: ${fp.otherServerChildren})`, '0', met(fp.targetsMet.noWrapper)]);
+}
+
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+console.log(lines.join('\n'));
+console.log(`\n${results.machine.cpus} CPUs, node ${results.machine.node}, load average ${results.machine.loadavgAtStart.join(' ')} at start, ${results.machine.loadavgAtEnd.join(' ')} at end; ${results.totalSeconds} s in all`);
+
+const dir = path.join(HERE, 'results');
+fs.mkdirSync(dir, { recursive: true });
+const json = JSON.stringify(results, null, 2) + '\n';
+fs.writeFileSync(path.join(dir, 'latest.json'), json);
+fs.writeFileSync(path.join(dir, `${results.startedAt.replace(/[:.]/g, '-')}.json`), json);
+console.log(`figures: ${path.relative(process.cwd(), path.join(dir, 'latest.json'))}`);
