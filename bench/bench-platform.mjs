@@ -281,6 +281,22 @@ export function descendants(table, pid) {
   return out;
 }
 
+const CLK_TCK = 100; // USER_HZ: 100 on every Linux architecture node runs on
+
+/** CPU ms of a process (self) and of its exited, reaped children, from /proc/PID/stat. */
+export function cpuMs(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  return { self: ((f[11] + f[12]) * 1000) / CLK_TCK, children: ((f[13] + f[14]) * 1000) / CLK_TCK };
+}
+
+/** Busy CPU ms of the whole machine since boot, from /proc/stat (all but idle and iowait). */
+export function machineBusyMs() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return ((total - f[3] - f[4]) * 1000) / CLK_TCK;
+}
+
 /** VmRSS and VmHWM (peak) of a process, in MB. */
 export function rss(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');

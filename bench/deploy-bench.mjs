@@ -4,7 +4,7 @@
 // pipeline step read from the deploy output as it streams back to the pusher.
 //
 //   npx tsc -p . && node bench/deploy-bench.mjs [--reps 7]
-import { AppTree, BenchServer, median, plainApp, run, watchForBody } from './bench-platform.mjs';
+import { AppTree, BenchServer, cpuMs, median, plainApp, run, sleep, watchForBody } from './bench-platform.mjs';
 
 export const STEPS = ['receive', 'checkout', 'install', 'build', 'start', 'health', 'switch'];
 
@@ -83,6 +83,28 @@ async function timedPush(server, tree, url, host, files, body, expectInstall) {
   return { totalMs, pushMs: push.ms, install, steps: stepTimes(at, totalMs) };
 }
 
+/**
+ * What one deploy costs the machine, over n pushes without the poller: the
+ * server process itself (with its forks); what it started and reaped
+ * (receive-pack, hooks, git archive, tar, the retired app); the pushing git
+ * client with its `git add` and `git commit`.
+ */
+async function deployCpu(server, tree, url, n) {
+  await sleep(1000);
+  const cpu0 = { server: cpuMs(server.pid), bench: cpuMs(process.pid) };
+  for (let i = 1; i <= n; i++) {
+    await tree.commit(plainApp(`cpu ${i}`), `cpu ${i}`);
+    await tree.push(url);
+  }
+  await sleep(1000); // the last retired process exits and is reaped
+  const cpu1 = { server: cpuMs(server.pid), bench: cpuMs(process.pid) };
+  return {
+    serverMs: (cpu1.server.self - cpu0.server.self) / n,
+    serverChildrenMs: (cpu1.server.children - cpu0.server.children) / n,
+    gitClientMs: (cpu1.bench.children - cpu0.bench.children) / n,
+  };
+}
+
 function summarize(runs) {
   const steps = {};
   for (const s of STEPS) steps[s] = median(runs.map((r) => r.steps[s]));
@@ -122,6 +144,8 @@ export async function runPushToLive({ reps = 7, expressReps = 5, log = () => {} 
       plainRuns.push(r);
       log(`no-dependency app, deploy ${i}/${reps}: ${fmt(r)}`);
     }
+    const cpuPerDeploy = await deployCpu(server, plain, plainUrl, 3);
+    log(`CPU per deploy: server ${Math.round(cpuPerDeploy.serverMs)} ms, its children ${Math.round(cpuPerDeploy.serverChildrenMs)} ms, git client ${Math.round(cpuPerDeploy.gitClientMs)} ms`);
 
     // (b) Express with a lockfile: the warm-up deploy fills the server's npm cache.
     const expressUrl = await server.createApp('expressed');
@@ -147,7 +171,7 @@ export async function runPushToLive({ reps = 7, expressReps = 5, log = () => {} 
       reuseRuns.push(r);
       log(`Express app, code changed (node_modules reused) ${i}/${expressReps}: ${fmt(r)}`);
     }
-    const noDeps = summarize(plainRuns);
+    const noDeps = { ...summarize(plainRuns), cpuPerDeploy };
     const expressCi = { ...summarize(ciRuns), coldCacheMs: warm.totalMs };
     const expressReuse = summarize(reuseRuns);
     return {

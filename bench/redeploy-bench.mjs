@@ -4,7 +4,7 @@
 // the deploys with p99 at rest (same app, same load, no deploy).
 //
 //   npx tsc -p . && node bench/redeploy-bench.mjs [--redeploys 20] [--rest-seconds 10]
-import { AppTree, BenchServer, hasCommand, plainApp, sleep, startWrk, watchForBody } from './bench-platform.mjs';
+import { AppTree, BenchServer, cpuMs, hasCommand, machineBusyMs, plainApp, sleep, startWrk, watchForBody } from './bench-platform.mjs';
 
 export async function runRedeployUnderLoad({ redeploys = 20, restSeconds = 10, connections = 50, log = () => {} } = {}) {
   if (!hasCommand('wrk')) return { skipped: 'wrk is not installed (apt-get install wrk)' };
@@ -16,9 +16,15 @@ export async function runRedeployUnderLoad({ redeploys = 20, restSeconds = 10, c
     tree = await AppTree.create(plainApp('release 0'));
     await tree.push(url);
 
+    // Cores in use meanwhile: the whole machine, and the server process (proxy and Maestro) alone.
+    const usage = () => ({ at: performance.now(), busy: machineBusyMs(), server: cpuMs(server.pid).self });
+    const cores = (a, b) => ({ machine: (b.busy - a.busy) / (b.at - a.at), server: (b.server - a.server) / (b.at - a.at) });
+    const r0 = usage();
     const rest = await startWrk(server.info.httpPort, host, { connections, seconds: restSeconds }).done;
+    rest.coresUsed = cores(r0, usage());
     log(`at rest: ${Math.round(rest.rps)} req/s, p99 ${rest.p99.toFixed(2)} ms, ${rest.non2xx} non-2xx, ${rest.socketErrors} socket errors`);
 
+    const d0 = usage();
     const load = startWrk(server.info.httpPort, host, { connections, seconds: 900 });
     const pushMs = [];
     let deployed;
@@ -40,6 +46,7 @@ export async function runRedeployUnderLoad({ redeploys = 20, restSeconds = 10, c
     } finally {
       during = await load.finish();
     }
+    during.coresUsed = cores(d0, usage());
     if (!deployed) throw new Error('the last redeploy was never served');
     log(`during redeploys: ${Math.round(during.rps)} req/s, p99 ${during.p99.toFixed(2)} ms, ${during.non2xx} non-2xx, ${during.socketErrors} socket errors`);
     const failed = during.non2xx + during.socketErrors;

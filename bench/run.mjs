@@ -56,9 +56,9 @@ await part('proxy', '1. Proxy: direct vs platformx vs nginx', async () => {
   const file = path.join(HERE, 'proxy-bench.mjs');
   if (!fs.existsSync(file)) return { skipped: 'bench/proxy-bench.mjs is not there yet: part 1 skipped' };
   const { runProxyBench } = await import(pathToFileURL(file).href);
-  return runProxyBench({ rounds: num('--rounds', 3), seconds: num('--seconds', 5), log });
+  return runProxyBench({ rounds: num('--rounds', 5), seconds: num('--seconds', 5), log });
 });
-await part('deploy', '2. Push-to-live', () => runPushToLive({ reps: num('--reps', 7), expressReps: num('--express-reps', 5), log }));
+await part('deploy', '2. Push-to-live', () => runPushToLive({ reps: num('--reps', 9), expressReps: num('--express-reps', 5), log }));
 await part('redeploy', '3. Redeploy under load', () => runRedeployUnderLoad({ redeploys: num('--redeploys', 20), log }));
 await part('footprint', '4. Footprint', () => runFootprint({ apps: num('--apps', 20), log }));
 results.machine.loadavgAtEnd = loadavg();
@@ -93,6 +93,8 @@ else if (dep) {
   const steps = (s) => STEPS.map((k) => `${k} ${f(s.steps[k])}`).join(' · ');
   rows.push(['2 deploy', 'no dependencies: push-to-live median ms', `${f(dep.noDependencies.medianMs)} (${f(dep.noDependencies.minMs)}–${f(dep.noDependencies.maxMs)})`, '<= 1500', met(dep.targetsMet.noDependencies)]);
   rows.push(['2 deploy', '  steps, median ms', steps(dep.noDependencies), '', '']);
+  const cpu = dep.noDependencies.cpuPerDeploy;
+  if (cpu) rows.push(['2 deploy', '  CPU per deploy, ms', `server ${f(cpu.serverMs)} · its children ${f(cpu.serverChildrenMs)} · git client ${f(cpu.gitClientMs)}`, '', '']);
   rows.push(['2 deploy', 'Express, npm ci on warm cache: median ms', `${f(dep.expressNpmCi.medianMs)} (${f(dep.expressNpmCi.minMs)}–${f(dep.expressNpmCi.maxMs)})`, '<= 4000', met(dep.targetsMet.express)]);
   rows.push(['2 deploy', '  steps, median ms', steps(dep.expressNpmCi), '', '']);
   rows.push(['2 deploy', 'Express, code change (node_modules reused): median ms', `${f(dep.expressCodeChange.medianMs)} (${f(dep.expressCodeChange.minMs)}–${f(dep.expressCodeChange.maxMs)})`, '', '']);
@@ -106,6 +108,8 @@ else if (re) {
   rows.push(['3 redeploy', `failed requests over ${re.config.redeploys} redeploys (non-2xx + socket errors)`, `${re.failedRequests} (${re.during.non2xx} + ${re.during.socketErrors}) of ${re.during.total}`, '0', met(re.targetsMet.noFailedRequests)]);
   rows.push(['3 redeploy', 'p99 during redeploys / at rest', `${f(re.p99Ratio, 2)}x (${f(re.during.p99, 1)} / ${f(re.rest.p99, 1)} ms)`, '<= 3x', met(re.targetsMet.p99)]);
   rows.push(['3 redeploy', 'req/s during / at rest', `${f(re.during.rps)} / ${f(re.rest.rps)}`, '', '']);
+  const c = (x) => (x.coresUsed ? `${f(x.coresUsed.machine, 2)} (server ${f(x.coresUsed.server, 2)})` : '-');
+  rows.push(['3 redeploy', 'cores busy during / at rest', `${c(re.during)} / ${c(re.rest)}`, '', '']);
 }
 
 const fp = results.footprint;
