@@ -135,7 +135,7 @@ describe('Procfile process types', () => {
   it('web=2 spreads requests over two processes; workers run supervised', async () => {
     await deployed('scaled', {
       'Procfile': 'web: node web.js\nworker: node worker.js\n',
-      'web.js': `require('http').createServer((q, s) => s.end(String(process.pid))).listen(process.env.PORT);`,
+      'web.js': `require('http').createServer((q, s) => s.end(String(process.env.DYNO))).listen(process.env.PORT);`,
       'worker.js': `setInterval(() => console.log('working'), 200);`,
     });
     await px.ok(['ps:scale', 'scaled', 'web=2', 'worker=1']);

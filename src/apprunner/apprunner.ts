@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { signalQuietly } from './process-tree.js';
 import type { Isolation, RunSpec } from './types.js';
 
 /** PATH inside an app process: the server's own node first, then the system's. */
@@ -12,6 +13,12 @@ export const APP_PATH = [path.dirname(process.execPath), '/usr/local/bin', '/usr
 export interface Apprunner {
   readonly isolation: Isolation;
   spawn(spec: RunSpec): ChildProcess;
+  /** Gives a folder the app's processes must write (a new release, its cache) to the app's user. */
+  claim(dir: string, uid: number | null): Promise<void>;
+  /** Signals a process it spawned and everything it started. */
+  signal(pid: number, signal: NodeJS.Signals): void;
+  /** The app is gone: drop what the runner kept for it. */
+  forget(app: string): void;
 }
 
 /** The environment a process gets: only the app's own variables, never the server's. */
@@ -38,5 +45,22 @@ export class UnconfinedApprunner implements Apprunner {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
+  }
+
+  /** Each process leads its own group (detached), so the group holds the app and its children. */
+  signal(pid: number, signal: NodeJS.Signals): void {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      signalQuietly(pid, signal);
+    }
+  }
+
+  async claim(): Promise<void> {
+    /* everything runs as the server's user */
+  }
+
+  forget(): void {
+    /* nothing kept */
   }
 }

@@ -93,7 +93,7 @@ export class AppProcess {
       // 'exit', not 'close': a grandchild holding stdout open must not delay supervision.
       child.once('exit', (code, signal) => {
         if (pid !== undefined) {
-          signalGroup(pid, 'SIGKILL');
+          this.apprunner.signal(pid, 'SIGKILL');
           this.events.onGone(pid);
         }
         this.onExit(code, signal);
@@ -161,23 +161,11 @@ export class AppProcess {
       return;
     }
     this.state = 'stopping';
-    signalGroup(child.pid, 'SIGTERM');
-    const timer = setTimeout(() => signalGroup(child.pid!, 'SIGKILL'), STOP_GRACE_MS);
+    this.apprunner.signal(child.pid, 'SIGTERM');
+    const timer = setTimeout(() => this.apprunner.signal(child.pid!, 'SIGKILL'), STOP_GRACE_MS);
     await this.exited;
     clearTimeout(timer);
     // Whatever the app left behind in its group goes too.
-    signalGroup(child.pid, 'SIGKILL');
-  }
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      /* already gone */
-    }
+    this.apprunner.signal(child.pid, 'SIGKILL');
   }
 }

@@ -30,8 +30,6 @@ export interface MaestroOptions {
   keepBuilds: number;
   drainTimeoutMs: number;
   bootTimeoutMs: number;
-  /** Called for every app before its build, e.g. to give it a sandbox user. */
-  prepareApp?: (app: string) => void;
 }
 
 /** What a deploy builds from: fills a new, empty release folder with the app's code. */
@@ -114,16 +112,18 @@ export class Maestro {
     const out = this.output(appName, release.version, sinks);
     const dir = this.o.paths.build(appName, release.build);
     try {
-      this.o.prepareApp?.(appName);
-      const fresh = this.apps.get(appName);
+      const fresh = this.ensureUser(appName);
       if (req.fill) {
         out.step(`Preparing release v${release.version} (${req.description})`);
         fs.mkdirSync(path.dirname(dir), { recursive: true });
         await req.fill(dir, out);
+        await this.o.apprunner.claim(dir, fresh.uid);
         const serving = this.releases.current(fresh);
         const previous = serving && this.releases.buildExists(appName, serving.build)
           ? { dir: this.o.paths.build(appName, serving.build), version: serving.version } : null;
-        await buildRelease({ app: fresh, dir, npmCache: this.o.paths.npmCache, apprunner: this.o.apprunner, out, previous });
+        await buildRelease({ app: fresh, dir, npmCache: await this.npmCache(fresh), apprunner: this.o.apprunner, out, previous });
+        // Files a build step copied in as the server (reused node_modules) belong to the app too.
+        await this.o.apprunner.claim(dir, fresh.uid);
       } else if (!this.releases.buildExists(appName, release.build)) {
         throw new UserError(`the build of ${release.build} was removed (only the newest builds are kept): deploy again instead`);
       } else {
@@ -239,8 +239,7 @@ export class Maestro {
         const dir = this.o.paths.build(app.name, release.build);
         const out = this.output(app.name, null);
         try {
-          this.o.prepareApp?.(app.name);
-          const fresh = this.apps.get(app.name);
+          const fresh = this.ensureUser(app.name);
           const fleet = await this.pipeline.start({ app: fresh, release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name) }, out);
           this.pipeline.promote(fleet);
           log(`started ${app.name} v${release.version}`);
@@ -265,6 +264,7 @@ export class Maestro {
       await this.pipeline.stopApp(appName);
       this.o.logs.drop(appName);
       this.apps.destroy(appName);
+      this.o.apprunner.forget(appName);
     } finally {
       unlock();
     }
@@ -315,6 +315,31 @@ export class Maestro {
 
   buildLogPath(app: string, version: number): string {
     return this.o.paths.buildLog(app, version);
+  }
+
+  /**
+   * Sandboxed apps run as their own system user, allocated once and kept in
+   * state, so file ownership stays valid across restarts.
+   */
+  private ensureUser(appName: string): AppRecord {
+    const app = this.apps.get(appName);
+    if (this.o.apprunner.isolation !== 'sandbox' || app.uid !== null) return app;
+    return this.o.store.update((s) => {
+      const a = s.apps[appName]!;
+      a.uid = s.nextUid++;
+      return a;
+    });
+  }
+
+  /** One npm cache for all when unconfined; each sandboxed app its own, so no tenant can poison another's builds. */
+  private async npmCache(app: AppRecord): Promise<string> {
+    if (this.o.apprunner.isolation !== 'sandbox') return this.o.paths.npmCache;
+    const dir = path.join(this.o.paths.appCache(app.name), 'npm');
+    if (!fs.existsSync(dir)) {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      await this.o.apprunner.claim(path.dirname(dir), app.uid);
+    }
+    return dir;
   }
 
   repoPath(app: string): string {

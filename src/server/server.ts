@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import type http from 'node:http';
 import { UnconfinedApprunner, type Apprunner } from '../apprunner/apprunner.js';
+import { detectIsolation } from '../apprunner/isolation.js';
+import { SandboxedApprunner } from '../apprunner/sandboxed-apprunner.js';
 import { createDispatcher } from '../control/command-table.js';
 import { appsCommands } from '../control/commands/apps.js';
 import { deployCommands } from '../control/commands/deploys.js';
@@ -47,7 +49,15 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   const logs = new AppLogs((app) => paths.logsDir(app));
 
   const proxy = await startProxy({ host: opts.host, port: opts.httpPort, onAccess: accessLogger(logs) });
-  const apprunner: Apprunner = new UnconfinedApprunner();
+  const isolation = detectIsolation();
+  let apprunner: Apprunner = new UnconfinedApprunner();
+  if (isolation.isolation === 'sandbox') {
+    const sandboxed = new SandboxedApprunner();
+    log(`isolation: each app runs as its own user in bubblewrap; limits: ${sandboxed.cgroups.describe()}`);
+    apprunner = sandboxed;
+  } else {
+    log(`WARNING: apps are NOT isolated from each other or from this server: ${isolation.reason}. apps:info reports 'isolation: none'.`);
+  }
   const maestro = new Maestro({
     store, paths, routes: proxy.routes, apprunner, logs,
     baseDomain: opts.baseDomain, keepBuilds: opts.keep,

@@ -1,0 +1,48 @@
+import path from 'node:path';
+
+export interface BubblewrapMounts {
+  /** Host folder mounted read-write at /app: the release (or build) folder. */
+  releaseDir: string;
+  /** Further host folders mounted read-write at the same path (a build's npm cache). */
+  writable: readonly string[];
+  uid: number;
+}
+
+/** Where node lives, if not under /usr (an nvm or /opt install): mounted read-only too. */
+function nodePrefix(): string | null {
+  const prefix = path.dirname(path.dirname(process.execPath));
+  return prefix === '/usr' || prefix.startsWith('/usr/') ? null : prefix;
+}
+
+/**
+ * The bubblewrap arguments that confine one app process or build step: the
+ * system read-only, the app's own folder at /app, a private /tmp, its own pid,
+ * IPC and UTS namespaces (it cannot see or signal anything outside), nothing of
+ * the data folder, /root or other apps. The network stays the host's so the app
+ * can listen on its port. bwrap runs as root to set this up; setpriv then drops
+ * to the app's uid with no capabilities and no way to gain privileges.
+ */
+export function bubblewrapArgs(m: BubblewrapMounts): string[] {
+  const args = [
+    '--die-with-parent', '--new-session',
+    '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
+    '--hostname', 'app',
+    '--ro-bind', '/usr', '/usr',
+    '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/sbin', '/sbin',
+    '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64',
+    // /etc holds DNS, TLS roots and passwd; its secrets (shadow, ssh keys) are root-only files.
+    '--ro-bind', '/etc', '/etc',
+    '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp',
+    '--bind', m.releaseDir, '/app',
+  ];
+  const prefix = nodePrefix();
+  if (prefix) args.push('--ro-bind', prefix, prefix);
+  for (const dir of m.writable) args.push('--bind', dir, dir);
+  args.push('--chdir', '/app');
+  return args;
+}
+
+/** setpriv: become the app's user, drop every capability, block setuid binaries. */
+export function dropPrivilegesArgs(uid: number): string[] {
+  return ['--reuid', String(uid), '--regid', String(uid), '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs'];
+}
