@@ -38,6 +38,13 @@ export class CgroupLimits {
   private readonly memory = controllerDir('memory');
   private readonly pids = controllerDir('pids');
 
+  /** `scope` (from the data folder) keeps two servers' apps of the same name apart. */
+  constructor(private readonly scope: string) {}
+
+  private group(app: string): string {
+    return `platformx-${this.scope}-${app}`;
+  }
+
   /** What the machine offers, for the start-up line and apps:info. */
   describe(): string {
     const parts = [this.memory ? 'memory cgroup' : 'no memory cgroup (address-space limit instead)', this.pids ? 'pids cgroup' : 'no pids cgroup (RLIMIT_NPROC instead)'];
@@ -56,20 +63,26 @@ export class CgroupLimits {
   apply(app: string, limits: Limits): string[] {
     const procs: string[] = [];
     if (this.memory) {
-      const dir = path.join(this.memory, `platformx-${app}`);
+      const dir = path.join(this.memory, this.group(app));
       fs.mkdirSync(dir, { recursive: true });
       const bytes = String(limits.memoryMb * 1024 * 1024);
+      // With swap accounting a hog cannot page out instead of being stopped. The
+      // kernel wants memory ≤ memory+swap at every step: raise one, then the other.
+      const memsw = path.join(dir, 'memory.memsw.limit_in_bytes');
+      const trySwap = () => {
+        try {
+          fs.writeFileSync(memsw, bytes);
+        } catch {
+          /* lower than the current memory limit, or no swap accounting */
+        }
+      };
+      trySwap();
       fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), bytes);
-      try {
-        // Without swap accounting a hog could page out instead of being stopped.
-        fs.writeFileSync(path.join(dir, 'memory.memsw.limit_in_bytes'), bytes);
-      } catch {
-        /* swap accounting off: the memory limit alone applies */
-      }
+      trySwap();
       procs.push(path.join(dir, 'cgroup.procs'));
     }
     if (this.pids) {
-      const dir = path.join(this.pids, `platformx-${app}`);
+      const dir = path.join(this.pids, this.group(app));
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(dir, 'pids.max'), String(limits.pids));
       procs.push(path.join(dir, 'cgroup.procs'));
@@ -82,7 +95,7 @@ export class CgroupLimits {
     for (const base of [this.memory, this.pids]) {
       if (!base) continue;
       try {
-        fs.rmdirSync(path.join(base, `platformx-${app}`));
+        fs.rmdirSync(path.join(base, this.group(app)));
       } catch {
         /* still in use or never made */
       }

@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { appEnvironment, type Apprunner } from './apprunner.js';
 import { bubblewrapArgs, dropPrivilegesArgs } from './bubblewrap-args.js';
@@ -19,7 +20,11 @@ const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 126; shift
  */
 export class SandboxedApprunner implements Apprunner {
   readonly isolation: Isolation = 'sandbox';
-  readonly cgroups = new CgroupLimits();
+  readonly cgroups: CgroupLimits;
+
+  constructor(dataDir: string) {
+    this.cgroups = new CgroupLimits(createHash('sha256').update(dataDir).digest('hex').slice(0, 8));
+  }
 
   spawn(spec: RunSpec): ChildProcess {
     if (spec.uid === null) throw new Error(`app '${spec.app}' has no user yet: the sandbox needs one`);

@@ -52,7 +52,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   const isolation = detectIsolation();
   let apprunner: Apprunner = new UnconfinedApprunner();
   if (isolation.isolation === 'sandbox') {
-    const sandboxed = new SandboxedApprunner();
+    const sandboxed = new SandboxedApprunner(paths.root);
     log(`isolation: each app runs as its own user in bubblewrap; limits: ${sandboxed.cgroups.describe()}`);
     apprunner = sandboxed;
   } else {
