@@ -37,7 +37,8 @@ export function bubblewrapArgs(m: BubblewrapMounts): string[] {
   ];
   const prefix = nodePrefix();
   if (prefix) args.push('--ro-bind', prefix, prefix);
-  for (const dir of m.writable) args.push('--bind', dir, dir);
+  // --dir first: parents bwrap makes on its own for a bind are 0700 root, which the app's user cannot cross.
+  for (const dir of m.writable) args.push('--dir', dir, '--bind', dir, dir);
   args.push('--chdir', '/app');
   return args;
 }

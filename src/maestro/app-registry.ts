@@ -14,6 +14,8 @@ export class AppRegistry {
     private readonly paths: DataPaths,
     private readonly routes: RouteControl,
     private readonly baseDomain: string,
+    /** Sandboxed servers give every app its own uid at creation, so uploads and builds are its own from the start. */
+    private readonly ownUsers: boolean,
   ) {}
 
   get(name: string): AppRecord {
@@ -50,7 +52,7 @@ export class AppRegistry {
         config: {},
         formation: { web: 1 },
         limits: { ...DEFAULT_LIMITS },
-        uid: null,
+        uid: this.ownUsers ? s.nextUid++ : null,
       };
       s.apps[name] = record;
       return record;

@@ -64,7 +64,7 @@ export class Maestro {
   private readonly registry: ProcessRegistry;
 
   constructor(private readonly o: MaestroOptions) {
-    this.apps = new AppRegistry(o.store, o.paths, o.routes, o.baseDomain);
+    this.apps = new AppRegistry(o.store, o.paths, o.routes, o.baseDomain, o.apprunner.isolation === 'sandbox');
     this.releases = new Releases(o.store, o.paths, o.keepBuilds);
     this.registry = new ProcessRegistry(path.join(o.paths.root, 'processes.json'));
     this.pipeline = new RestartPipeline({
@@ -319,7 +319,8 @@ export class Maestro {
 
   /**
    * Sandboxed apps run as their own system user, allocated once and kept in
-   * state, so file ownership stays valid across restarts.
+   * state, so file ownership stays valid across restarts. Apps made before the
+   * sandbox was on get theirs here.
    */
   private ensureUser(appName: string): AppRecord {
     const app = this.apps.get(appName);
