@@ -6,6 +6,7 @@ import { AppProcess } from './app-process.js';
 import type { DeployOutput } from './deploy-output.js';
 import { Fleet } from './fleet.js';
 import { checkHealth, readHealthCheck } from './health-check.js';
+import { warmUp } from './warm-up.js';
 import type { PortAllocator } from './port-allocator.js';
 import type { ProcessTypes } from './process-types.js';
 import type { ProcessRegistry } from './process-registry.js';
@@ -78,6 +79,7 @@ export class RestartPipeline {
       await Promise.all(processes.map((p) => p.start(check.bootTimeoutMs)));
       out.step(`Health check: GET ${check.path}${check.content ? ` containing '${check.content}'` : ''}`);
       await Promise.all(fleet.web().map((p) => checkHealth(p.port!, check, () => p.exitedEarly())));
+      await Promise.all(fleet.web().map((p) => warmUp(p.port!, check.path)));
       for (const p of processes) p.markUp();
       out.line(`healthy on port${fleet.web().length > 1 ? 's' : ''} ${fleet.web().map((p) => p.port).join(', ')}`);
       return fleet;
