@@ -6,10 +6,6 @@ export class DeployLocks {
   private readonly tails = new Map<string, Promise<void>>();
   private readonly held = new Set<string>();
 
-  isBusy(app: string): boolean {
-    return this.held.has(app);
-  }
-
   /** Resolves with a release function once the app's lock is ours. */
   async acquire(app: string, onWait?: () => void): Promise<() => void> {
     const previous = this.tails.get(app) ?? Promise.resolve();
