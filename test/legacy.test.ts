@@ -1,77 +1,63 @@
-// The old SDK's two steps end to end, as a user with a deploy key does them:
-// the real rsync client over the real OpenSSH client into the SSH server, then
-// register_app + restart_app with the real dnode client through an `ssh -L`
-// tunnel. The server runs in this process, wired the way `platformx server`
-// wires the legacy endpoints into the SSH server (startLegacyEndpoints).
+// The old SDK's two steps end to end against the real `platformx server`
+// process, as a user with a deploy key does them: the real rsync client over the
+// real OpenSSH client into the server's SSH port, then register_app +
+// restart_app with the real dnode client through a real `ssh -N -L` tunnel to
+// the server's DNode port. Apps and keys are made with the real CLI. One server
+// serves every case; each case leaves the apps it used serving.
 import dnode from 'dnode';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Caller, CommandIO } from '../src/control/types.js';
-import { PushSessions } from '../src/git/push-sessions.js';
-import { startLegacyEndpoints, type LegacyEndpoints } from '../src/legacy/legacy-endpoints.js';
-import { startServer, type RunningServer } from '../src/server/server.js';
-import { parseServerOptions } from '../src/server/server-options.js';
-import { startSshServer, type SshServerHandle } from '../src/ssh/ssh-server.js';
-import { DataPaths } from '../src/state/paths.js';
-import { StateStore } from '../src/state/store.js';
 import { get, waitFor } from './support/apps.js';
-import { run } from './support/platform.js';
+import { Platform, run } from './support/platform.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pxl-flow-'));
-const data = path.join(tmp, 'data');
-const paths = new DataPaths(data);
-const LOCAL: Caller = { kind: 'local', name: 'local', admin: true, apps: [] };
 const key = (name: string) => path.join(tmp, 'keys', name);
+const uploadDir = (app: string) => path.join(px.data, 'apps', app, 'upload');
 
-let server: RunningServer;
-let legacy: LegacyEndpoints;
-let ssh: SshServerHandle;
+let px: Platform;
+/** alice's tunnel to the DNode port: the local end of `ssh -N -L`. */
+let aliceTunnel: number;
 const tunnels: ChildProcess[] = [];
-
-async function cli(argv: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CommandIO = {
-    stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), signal: new AbortController().signal,
-    stdin: stdin === undefined ? undefined : Readable.from([stdin]),
-  };
-  const code = await server.dispatch(argv, LOCAL, io);
-  return { code, stdout, stderr };
-}
 
 /** Only the given key, no agent, no user config. */
 const sshArgs = (keyName: string) => ['-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-  '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-i', key(keyName), '-p', String(ssh.port)];
+  '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-i', key(keyName), '-p', String(px.info.sshPort)];
 const sshEnv = () => {
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: tmp };
   delete env.SSH_AUTH_SOCK;
   return env;
 };
 
-function bundle(name: string, body: string, files: Record<string, string> = {}): string {
+/** A legacy bundle: apprunner.js at its root, started as `node apprunner.js --name APP --port PORT`. */
+function bundle(name: string, body: string, opts: { listenAfterMs?: number; files?: Record<string, string> } = {}): string {
+  return writeBundle(name, `const http = require('http');
+const fs = require('fs');
+const arg = (n) => process.argv[process.argv.indexOf(n) + 1];
+const server = http.createServer((req, res) => {
+  if (req.url === '/extra') return res.end(fs.existsSync(__dirname + '/extra.txt') ? 'present' : 'absent');
+  res.end(${JSON.stringify(body)});
+});
+setTimeout(() => server.listen(Number(arg('--port'))), ${opts.listenAfterMs ?? 0});
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
+`, opts.files);
+}
+
+function writeBundle(name: string, apprunner: string, files: Record<string, string> = {}): string {
   const dir = path.join(tmp, 'bundles', name);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'apprunner.js'), `const http = require('http');
-const fs = require('fs');
-const arg = (n) => process.argv[process.argv.indexOf(n) + 1];
-http.createServer((req, res) => {
-  if (req.url === '/extra') return res.end(fs.existsSync(__dirname + '/extra.txt') ? 'present' : 'absent');
-  res.end(${JSON.stringify(body)});
-}).listen(Number(arg('--port')));
-`);
+  fs.writeFileSync(path.join(dir, 'apprunner.js'), apprunner);
   for (const [f, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, f), content);
   return dir;
 }
 
 /** The SDK's upload: rsync -az --delete -e 'ssh -p PORT -i KEY' ./bundle/ git@HOST:DEST */
 function rsync(keyName: string, source: string, dest: string, extra: string[] = []) {
-  return run('rsync', ['-az', '--delete', ...extra, '-e', `ssh ${sshArgs(keyName).join(' ')}`, source, `git@127.0.0.1:${dest}`], { env: sshEnv() });
+  return run('rsync', ['-az', '--delete', ...extra, '-e', `ssh ${sshArgs(keyName).join(' ')}`, `${source}/`, `git@127.0.0.1:${dest}`], { env: sshEnv() });
 }
 
 async function freePort(): Promise<number> {
@@ -90,8 +76,8 @@ async function tunnel(keyName: string, target: number): Promise<number> {
   tunnels.push(child);
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
-  await waitFor(() => new Promise<boolean>((resolve) => {
-    if (child.exitCode !== null) throw new Error(`ssh -L exited: ${stderr}`);
+  await waitFor(() => new Promise<boolean>((resolve, reject) => {
+    if (child.exitCode !== null) return reject(new Error(`ssh -L exited: ${stderr}`));
     const s = net.connect(local, '127.0.0.1', () => {
       s.destroy();
       resolve(true);
@@ -105,6 +91,7 @@ interface Client {
   remote: Record<string, (...args: unknown[]) => void>;
   close(): void;
 }
+/** The real dnode client, as the old SDK used it. */
 function connect(port: number): Promise<Client> {
   return new Promise((resolve, reject) => {
     const d = dnode(undefined, { weak: false });
@@ -117,85 +104,161 @@ type Answer = { err: { message?: string } | null; value: Record<string, string> 
 function call(client: Client, method: string, ...args: unknown[]): Promise<Answer> {
   return new Promise((resolve) => client.remote[method]!(...args, (err: Answer['err'], value: Answer['value']) => resolve({ err, value })));
 }
+/** One call on a fresh session through alice's tunnel. */
+async function callAsAlice(method: string, ...args: unknown[]): Promise<Answer> {
+  const client = await connect(aliceTunnel);
+  try {
+    return await call(client, method, ...args);
+  } finally {
+    client.close();
+  }
+}
+
+interface AppInfo { domains: string[]; release: string | null }
+const appInfo = async (app: string) => JSON.parse(await px.ok(['apps:info', app, '--json'])) as AppInfo;
+interface Release { version: string; current: boolean; source: string; by: string | null; status: string }
+const releases = async (app: string) => JSON.parse(await px.ok(['releases', app, '--json'])) as Release[];
+const body = async (host: string, urlPath = '/') => (await get(px.info.httpPort, host, urlPath)).body;
 
 beforeAll(async () => {
-  const opts = parseServerOptions(['--data', data, '--host', '127.0.0.1', '--http-port', '0', '--git-http-port', '0',
-    '--ssh-port', 'off', '--dnode-port', 'off', '--drain-timeout', '2', '--boot-timeout', '20']);
-  server = await startServer(opts, () => {});
-  expect((await cli(['apps:create', 'hello'])).code).toBe(0);
-  expect((await cli(['apps:create', 'other', '--domain', 'other.example.com'])).code).toBe(0);
+  px = await Platform.start(['--ssh-port', '0', '--dnode-port', '0', '--drain-timeout', '1', '--boot-timeout', '20']);
+  expect(px.info.sshPort).toBeGreaterThan(0);
+  expect(px.info.dnodePort).toBeGreaterThan(0);
+  for (const app of ['hello', 'slow', 'thrower']) await px.ok(['apps:create', app]);
+  await px.ok(['apps:create', 'other', '--domain', 'other.example.com']);
   fs.mkdirSync(path.join(tmp, 'keys'));
-  for (const [name, app] of [['alice', 'hello'], ['bob', 'other']] as const) {
+  for (const [name, apps] of [['alice', ['hello', 'slow', 'thrower']], ['bob', ['other']]] as const) {
     expect((await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', key(name)])).code).toBe(0);
-    const added = await cli(['keys:add', name, '--app', app], fs.readFileSync(`${key(name)}.pub`, 'utf8'));
-    expect(added.code, added.stderr).toBe(0);
+    await px.ok(['keys:add', name, ...apps.flatMap((a) => ['--app', a]), '--file', `${key(name)}.pub`]);
   }
-  // The SSH server reads keys from the store; this one is loaded after the keys were added.
-  const store = new StateStore(paths.stateFile);
-  legacy = await startLegacyEndpoints({
-    maestro: server.maestro, paths, dnodeHost: '127.0.0.1', dnodePort: 0, dnodeAllow: [], sshPort: () => ssh?.port ?? null,
-  });
-  ssh = await startSshServer({
-    host: '127.0.0.1', port: 0, hostKeyPath: paths.hostKey, store, dispatch: server.dispatch, pushSessions: new PushSessions(),
-    repoPath: (app) => paths.repo(app), onRsync: legacy.onRsync, onTcpForward: legacy.onTcpForward,
-  });
-});
+  aliceTunnel = await tunnel('alice', px.info.dnodePort!);
+}, 60_000);
 
 afterAll(async () => {
   for (const t of tunnels) t.kill();
-  await ssh?.close();
-  await legacy?.close();
-  await server?.stop();
+  await px?.destroy();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 describe('the old SDK deploys with a new key, port and user', () => {
   it('rsync over SSH, then register_app and restart_app through the tunnel; the bundle serves at its hostname', async () => {
-    const up = await rsync('alice', `${bundle('hello', 'hello from the sdk', { 'extra.txt': 'x' })}/`, 'hello/');
+    const up = await rsync('alice', bundle('hello', 'hello from the sdk', { files: { 'extra.txt': 'x' } }), 'hello/');
     expect(up.code, up.stderr).toBe(0);
-    const local = await tunnel('alice', legacy.dnodePort!);
-    const client = await connect(local);
+    const client = await connect(aliceTunnel);
     const registered = await call(client, 'register_app', { name: 'hello', hostname: 'hello.example.com' });
-    expect(registered).toEqual({ err: null, value: { hello: 'hello.example.com' } });
+    expect(registered).toEqual({ err: null, value: { hello: 'hello.example.com', slow: 'slow.localhost', thrower: 'thrower.localhost' } });
     const restarted = await call(client, 'restart_app', 'hello');
-    expect(restarted).toEqual({ err: null, value: { hello: 'hello.example.com' } });
     client.close();
-    expect((await get(server.info.httpPort, 'hello.example.com')).body).toBe('hello from the sdk');
-    const releases = JSON.parse((await cli(['releases', 'hello', '--json'])).stdout) as { source: string; by: string }[];
-    expect(releases[0]).toMatchObject({ source: 'rsync', by: 'alice' });
+    expect(restarted).toEqual({ err: null, value: { hello: 'hello.example.com', slow: 'slow.localhost', thrower: 'thrower.localhost' } });
+    expect(await body('hello.example.com')).toBe('hello from the sdk');
+    expect(await body('hello.example.com', '/extra')).toBe('present');
+    // The release list shows it as an rsync deploy by the key's name.
+    const [latest] = await releases('hello');
+    expect(latest).toMatchObject({ version: 'v1', current: true, source: 'rsync', by: 'alice', status: 'succeeded' });
   });
 
-  it('an incremental re-upload with --delete to the old absolute path, then restart_app, serves the new content', async () => {
-    const up = await rsync('alice', `${bundle('hello', 'hello, second upload')}/`, '/srv/http/platform.x/applications/hello/');
+  it('an incremental re-upload with --delete to the old absolute path, then restart_app(name, hostname, cb), serves the new content', async () => {
+    const up = await rsync('alice', bundle('hello', 'hello, second upload'), '/srv/http/platform.x/applications/hello/');
     expect(up.code, up.stderr).toBe(0);
-    const client = await connect(await tunnel('alice', legacy.dnodePort!));
-    expect((await call(client, 'restart_app', 'hello', 'hello.example.com')).err).toBeNull();
-    client.close();
-    expect((await get(server.info.httpPort, 'hello.example.com')).body).toBe('hello, second upload');
-    expect((await get(server.info.httpPort, 'hello.example.com', '/extra')).body).toBe('absent');
+    const r = await callAsAlice('restart_app', 'hello', 'hello.example.com');
+    expect(r.err).toBeNull();
+    expect(await body('hello.example.com')).toBe('hello, second upload');
+    expect(await body('hello.example.com', '/extra')).toBe('absent');
+    expect((await releases('hello'))[0]).toMatchObject({ version: 'v2', current: true, source: 'rsync', by: 'alice' });
+  });
+
+  it('a restart whose bundle fails its health check answers with a message; the old release keeps serving', async () => {
+    const broken = writeBundle('broken', `const http = require('http');
+const arg = (n) => process.argv[process.argv.indexOf(n) + 1];
+http.createServer(() => { throw new Error('broken bundle'); }).listen(Number(arg('--port')));
+`);
+    expect((await rsync('alice', broken, 'hello/')).code).toBe(0);
+    const r = await callAsAlice('restart_app', 'hello');
+    expect(r.value).toBeUndefined();
+    expect(r.err?.message).toMatch(/^deploy of 'hello' failed: .*health check.*; the previous release keeps serving \(details: platformx logs hello\)$/);
+    expect(await body('hello.example.com')).toBe('hello, second upload');
+    const list = await releases('hello');
+    expect(list[0]).toMatchObject({ version: 'v3', current: false, status: 'failed', source: 'rsync', by: 'alice' });
+    expect(list.find((rel) => rel.current)?.version).toBe('v2');
+  });
+
+  it('an app that takes 1.5 s to start listening deploys fine', async () => {
+    expect((await rsync('alice', bundle('slow', 'slow but fine', { listenAfterMs: 1500 }), 'slow/')).code).toBe(0);
+    const started = Date.now();
+    const r = await callAsAlice('restart_app', 'slow');
+    expect(r.err).toBeNull();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+    expect(await body('slow.localhost')).toBe('slow but fine');
+  });
+
+  it('an app that throws on every request gets 502s and its stack trace in its logs; the server and other apps keep serving', async () => {
+    const thrower = writeBundle('thrower', `const http = require('http');
+const arg = (n) => process.argv[process.argv.indexOf(n) + 1];
+http.createServer((req, res) => {
+  if (req.url === '/healthz') return res.end('ok');
+  throw new Error('boom on every request');
+}).listen(Number(arg('--port')));
+`, { 'app.json': JSON.stringify({ healthchecks: { web: [{ type: 'startup', path: '/healthz' }] } }) });
+    expect((await rsync('alice', thrower, 'thrower/')).code).toBe(0);
+    expect((await callAsAlice('restart_app', 'thrower')).err).toBeNull();
+    // The request that kills the process gets 502; until Maestro has restarted it
+    // (after a backoff) the app has no process and gets 503; then 502 again.
+    const first = await get(px.info.httpPort, 'thrower.localhost');
+    expect(first.status).toBe(502);
+    expect(first.body).toMatch(/^Bad gateway/);
+    const statuses = new Set<number>();
+    await waitFor(async () => {
+      statuses.add((await get(px.info.httpPort, 'thrower.localhost')).status);
+      expect(await body('hello.example.com')).toBe('hello, second upload');
+      expect(await body('slow.localhost')).toBe('slow but fine');
+      return statuses.has(502) && statuses.has(503);
+    }, 15_000, 'the thrower restarted and failing again');
+    expect([...statuses].sort()).toEqual([502, 503]);
+    expect(await body('anything', '/_ping_')).toBe('pong');
+    expect(px.child?.exitCode).toBeNull();
+    const logs = await waitFor(async () => {
+      const out = await px.ok(['logs', 'thrower', '-n', '300']);
+      return out.includes('Error: boom on every request') && /at Server\.<anonymous> \(.*apprunner\.js:5/.test(out) && out;
+    }, 10_000, "the thrower's stack trace in platformx logs");
+    expect(logs).toMatch(/app\[web\.1\]: Error: boom on every request/);
   });
 });
 
 describe('what a key cannot do', () => {
-  it('a key for hello cannot rsync into other or register it, and the answer is that it does not exist', async () => {
-    const up = await rsync('alice', `${bundle('evil', 'taken over')}/`, 'other/');
+  it("a key for hello cannot rsync into other or register or restart it: the answer is the same as for an app that does not exist", async () => {
+    const up = await rsync('alice', bundle('evil', 'taken over'), 'other/');
     expect(up.code).not.toBe(0);
     expect(up.stderr.split('\n')[0]).toBe("rsync refused: app 'other' does not exist");
-    expect(fs.existsSync(paths.upload('other'))).toBe(false);
+    const missing = await rsync('alice', bundle('evil', 'taken over'), 'nope/');
+    expect(missing.stderr.split('\n')[0]).toBe("rsync refused: app 'nope' does not exist");
+    expect(fs.existsSync(uploadDir('other'))).toBe(false);
 
-    const client = await connect(await tunnel('alice', legacy.dnodePort!));
-    const reg = await call(client, 'register_app', { name: 'other', hostname: 'evil.example.com' });
-    expect(reg.err?.message).toMatch(/^app 'other' does not exist/);
-    const restart = await call(client, 'restart_app', 'other');
-    expect(restart.err?.message).toMatch(/^app 'other' does not exist/);
-    // Another app's hostname is refused, and nothing changes.
-    const steal = await call(client, 'register_app', { name: 'hello', hostname: 'other.example.com' });
-    expect(steal.err?.message).toBe("hostname 'other.example.com' already belongs to another app: register a hostname of your own");
+    const client = await connect(aliceTunnel);
+    for (const method of ['register_app', 'restart_app'] as const) {
+      const args = (name: string) => (method === 'register_app' ? [{ name, hostname: 'evil.example.com' }] : [name]);
+      const theirs = await call(client, method, ...args('other'));
+      const none = await call(client, method, ...args('nope'));
+      expect(theirs.value).toBeUndefined();
+      expect(theirs.err?.message).toMatch(/^app 'other' does not exist/);
+      expect(theirs.err?.message).toBe(none.err?.message?.replaceAll('nope', 'other'));
+    }
     client.close();
-    const other = JSON.parse((await cli(['apps:info', 'other', '--json'])).stdout) as { domains: string[]; release: string | null };
-    expect(other).toMatchObject({ domains: ['other.example.com'], release: null });
-    const hello = JSON.parse((await cli(['apps:info', 'hello', '--json'])).stdout) as { domains: string[] };
-    expect(hello.domains).toEqual(['hello.example.com']);
+    expect(await appInfo('other')).toMatchObject({ domains: ['other.example.com'], release: null });
+    expect((await get(px.info.httpPort, 'evil.example.com')).status).toBe(404);
+  });
+
+  it("register_app naming another app's hostname is refused and changes nothing", async () => {
+    const before = { hello: await appInfo('hello'), other: await appInfo('other'), releases: (await releases('hello')).length };
+    const message = "hostname 'other.example.com' already belongs to another app: register a hostname of your own";
+    const steal = await callAsAlice('register_app', { name: 'hello', hostname: 'other.example.com' });
+    expect(steal).toEqual({ err: { message }, value: undefined });
+    // Also the default hostname of another app, and through restart_app's hostname parameter.
+    expect((await callAsAlice('register_app', { name: 'hello', hostname: 'other.localhost' })).err?.message).toMatch(/^hostname 'other\.localhost' already belongs to another app/);
+    expect((await callAsAlice('restart_app', 'hello', 'other.example.com')).err?.message).toBe(message);
+    expect(await appInfo('hello')).toEqual(before.hello);
+    expect(await appInfo('other')).toEqual(before.other);
+    expect((await releases('hello')).length).toBe(before.releases);
+    expect((await get(px.info.httpPort, 'other.example.com')).status).toBe(503);
   });
 
   it('downloads and options that reach outside the folder are refused with a one-line reason', async () => {
@@ -205,16 +268,18 @@ describe('what a key cannot do', () => {
     expect(fs.existsSync(path.join(tmp, 'download', 'apprunner.js'))).toBe(false);
 
     const logFile = path.join(tmp, 'server-side.log');
-    const r = await rsync('alice', `${bundle('hello', 'x')}/`, 'hello/', [`-M--log-file=${logFile}`]);
+    const r = await rsync('alice', bundle('hello', 'x'), 'hello/', [`-M--log-file=${logFile}`]);
     expect(r.code).not.toBe(0);
     expect(r.stderr.split('\n')[0]).toMatch(/^rsync refused: option '--log-file=.*' is not allowed here/);
     expect(fs.existsSync(logFile)).toBe(false);
-    const escape = await rsync('alice', `${bundle('hello', 'x')}/`, 'hello/../other/');
-    expect(escape.stderr.split('\n')[0]).toMatch(/leaves the upload folder/);
+    const escape = await rsync('alice', bundle('hello', 'x'), 'hello/../other/');
+    expect(escape.code).not.toBe(0);
+    expect(escape.stderr.split('\n')[0]).toMatch(/^rsync refused: destination 'hello\/\.\.\/other\/' leaves the upload folder/);
+    expect(fs.existsSync(uploadDir('other'))).toBe(false);
   });
 
   it('only the DNode port may be forwarded', async () => {
-    const local = await tunnel('alice', server.info.httpPort);
+    const local = await tunnel('alice', px.info.httpPort);
     const s = net.connect(local, '127.0.0.1');
     let got = '';
     s.on('data', (d) => (got += d));
@@ -222,13 +287,16 @@ describe('what a key cannot do', () => {
     s.write('GET / HTTP/1.1\r\nHost: hello.example.com\r\n\r\n');
     await new Promise((r) => s.once('close', r));
     expect(got).toBe('');
+    // The same tunnel to the DNode port works (the refusal is about the target, not the key).
+    expect((await callAsAlice('register_app', { name: 'hello', hostname: 'hello.example.com' })).err).toBeNull();
   });
 
-  it('a direct DNode connection (no key) is answered with a message telling to tunnel', async () => {
-    const client = await connect(legacy.dnodePort!);
+  it('a direct DNode connection (no key) is answered with a message telling to tunnel, and changes nothing', async () => {
+    const client = await connect(px.info.dnodePort!);
     const r = await call(client, 'register_app', { name: 'hello', hostname: 'direct.example.com' });
     client.close();
     expect(r.err?.message).toMatch(/^direct DNode connections are not accepted from 127\.0\.0\.1: tunnel over SSH with your deploy key \(ssh -N -L \d+:127\.0\.0\.1:\d+ -p \d+ git@HOST\)/);
-    expect(r.err?.message).toContain(`-p ${ssh.port} `);
+    expect(r.err?.message).toContain(`-L ${px.info.dnodePort}:127.0.0.1:${px.info.dnodePort} -p ${px.info.sshPort} `);
+    expect((await appInfo('hello')).domains).toEqual(['hello.example.com']);
   });
 });

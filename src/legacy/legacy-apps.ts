@@ -53,7 +53,7 @@ export class LegacyApps {
     // The other app's name is not said: the caller may not be allowed to know it exists.
     if (owner) throw new UserError(`hostname '${host}' already belongs to another app: register a hostname of your own`);
     this.o.maestro.apps.addDomain(app, host);
-    this.o.log?.(`legacy: hostname '${host}' added to app '${app}'`);
+    this.o.log?.(`dnode: hostname '${host}' added to app '${app}'`);
   }
 
   /** register_app({name, hostname}). */
@@ -94,10 +94,10 @@ export class LegacyApps {
             for (const l of r.skippedLinks.slice(0, 10)) out.line(`left out symlink ${l} (points outside the bundle)`);
           }),
       }, []);
-      this.o.log?.(`legacy: restart_app '${app}' by '${caller.name}' released v${version}`);
+      this.o.log?.(`dnode: restart_app '${app}' by '${caller.name}' released v${version}`);
     } catch (err) {
       const why = (err as Error).message;
-      this.o.log?.(`legacy: restart_app '${app}' by '${caller.name}' failed: ${why}`);
+      this.o.log?.(`dnode: restart_app '${app}' by '${caller.name}' failed: ${why}`);
       throw new UserError(`deploy of '${app}' failed: ${why}; ${serving ? 'the previous release keeps serving' : 'nothing was serving before'} (details: platformx logs ${app})`);
     }
     return this.applications(caller);
