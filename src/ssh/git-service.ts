@@ -3,6 +3,7 @@
 // shell string, and a push is registered by pid so the hooks are attributed to
 // the key that authenticated.
 import { spawn } from 'node:child_process';
+import { deprioritize } from '../maestro/deploy-priority.js';
 import os from 'node:os';
 import type { PushSessions } from '../git/push-sessions.js';
 import type { ExecChannel } from './channel-end.js';
@@ -37,6 +38,7 @@ export function runGitService(o: GitServiceRun): Promise<number> {
     };
     if (child.pid !== undefined && o.service === 'git-receive-pack') {
       o.pushSessions.register(child.pid, { app: o.app, by: o.by, protocol: 'ssh' });
+      deprioritize(child.pid);
     }
     child.once('error', (err) => {
       exec.stderr(`platformx: cannot start ${o.service}: ${err.message}\n`);
