@@ -6,6 +6,20 @@ export interface BubblewrapMounts {
   /** Further host folders mounted read-write at the same path (a build's npm cache). */
   writable: readonly string[];
   uid: number;
+  /** Inherited fds bwrap reads the sandbox's /etc/passwd and /etc/group from (see sandboxIdentity). */
+  identityFds?: { passwd: number; group: number };
+}
+
+/**
+ * The sandbox's own /etc/passwd and /etc/group: root, the app's user (named `app`,
+ * home /app) and nobody. Tools that look their user up (whoami, ssh, os.userInfo)
+ * work, and the host's list of users stays hidden.
+ */
+export function sandboxIdentity(uid: number): { passwd: string; group: string } {
+  return {
+    passwd: `root:x:0:0:root:/root:/usr/sbin/nologin\napp:x:${uid}:${uid}:app:/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
+    group: `root:x:0:\napp:x:${uid}:\nnogroup:x:65534:\n`,
+  };
 }
 
 /** Where node lives, if not under /usr (an nvm or /opt install): mounted read-only too. */
@@ -32,11 +46,19 @@ export function bubblewrapArgs(m: BubblewrapMounts): string[] {
     '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64',
     // /etc holds DNS, TLS roots and passwd; its secrets (shadow, ssh keys) are root-only files.
     '--ro-bind', '/etc', '/etc',
-    '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp',
+    '--proc', '/proc', '--dev', '/dev',
+    // A fresh tmpfs is root's 0755 when bwrap runs as root: sticky and world-writable
+    // like the host's, or the app's user could not write its own /tmp.
+    '--perms', '1777', '--tmpfs', '/tmp', '--perms', '1777', '--tmpfs', '/dev/shm',
     '--bind', m.releaseDir, '/app',
   ];
+  if (m.identityFds) {
+    args.push('--perms', '0644', '--ro-bind-data', String(m.identityFds.passwd), '/etc/passwd');
+    args.push('--perms', '0644', '--ro-bind-data', String(m.identityFds.group), '/etc/group');
+  }
   const prefix = nodePrefix();
-  if (prefix) args.push('--ro-bind', prefix, prefix);
+  // --dir first, as for the writable folders below: the app's user must cross its parents.
+  if (prefix) args.push('--dir', prefix, '--ro-bind', prefix, prefix);
   // --dir first: parents bwrap makes on its own for a bind are 0700 root, which the app's user cannot cross.
   for (const dir of m.writable) args.push('--dir', dir, '--bind', dir, dir);
   args.push('--chdir', '/app');

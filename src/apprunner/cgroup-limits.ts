@@ -29,20 +29,32 @@ function controllerDir(controller: string): string | null {
   }
 }
 
+/** The groups of one running process; `remove` once it has exited. */
+export interface ProcessCgroups {
+  /** cgroup.procs files the process joins before it execs anything else. */
+  readonly procs: string[];
+  readonly dirs: string[];
+  remove(): void;
+}
+
 /**
- * Per-app cgroups (v1) for memory and process count, below the server's own
- * cgroup in each controller: a memory hog meets the kernel's OOM killer in its
- * own group, a fork bomb meets pids.max, and nothing else on the machine notices.
+ * Cgroups (v1) for memory and process count, one group per app process or build
+ * step, below the server's own cgroup in each controller: a memory hog meets the
+ * kernel's OOM killer in its own group, a fork bomb meets pids.max, and nothing
+ * else on the machine notices. Per process, not per app, like a dyno: a build or
+ * the new release during a switch-over never shares (and so never squeezes) the
+ * budget of the release that serves, and a lowered limit never has to shrink a
+ * running group. Each group is removed when its process exits.
  */
 export class CgroupLimits {
   private readonly memory = controllerDir('memory');
   private readonly pids = controllerDir('pids');
+  private seq = 0;
 
-  /** `scope` (from the data folder) keeps two servers' apps of the same name apart. */
-  constructor(private readonly scope: string) {}
-
-  private group(app: string): string {
-    return `platformx-${this.scope}-${app}`;
+  /** `scope` (from the data folder) keeps two servers' groups apart. */
+  constructor(private readonly scope: string) {
+    // Groups left by a previous run of this server (killed before it could clean up).
+    this.sweep(`platformx-${scope}`);
   }
 
   /** What the machine offers, for the start-up line and apps:info. */
@@ -59,46 +71,79 @@ export class CgroupLimits {
     return this.pids !== null;
   }
 
-  /** Creates (or updates) the app's groups and returns their cgroup.procs files to join. */
-  apply(app: string, limits: Limits): string[] {
-    const procs: string[] = [];
-    if (this.memory) {
-      const dir = path.join(this.memory, this.group(app));
-      fs.mkdirSync(dir, { recursive: true });
-      const bytes = String(limits.memoryMb * 1024 * 1024);
-      // With swap accounting a hog cannot page out instead of being stopped. The
-      // kernel wants memory ≤ memory+swap at every step: raise one, then the other.
-      const memsw = path.join(dir, 'memory.memsw.limit_in_bytes');
-      const trySwap = () => {
+  /** Makes fresh groups for one process of `app` with `limits`. */
+  create(app: string, kind: string, limits: Limits): ProcessCgroups {
+    // App names are DNS labels (no dots), so the dots keep one app's prefix from matching another's.
+    const name = `platformx-${this.scope}.${app}.${kind}.${process.pid}-${++this.seq}`;
+    const dirs: string[] = [];
+    const group = { procs: [] as string[], dirs, remove: () => removeDirs(dirs) };
+    try {
+      if (this.memory) {
+        const dir = path.join(this.memory, name);
+        fs.mkdirSync(dir);
+        dirs.push(dir);
+        const bytes = String(limits.memoryMb * 1024 * 1024);
+        fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), bytes);
+        // With swap accounting a hog cannot page out instead of being stopped.
         try {
-          fs.writeFileSync(memsw, bytes);
+          fs.writeFileSync(path.join(dir, 'memory.memsw.limit_in_bytes'), bytes);
         } catch {
-          /* lower than the current memory limit, or no swap accounting */
+          /* no swap accounting on this kernel */
         }
-      };
-      trySwap();
-      fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), bytes);
-      trySwap();
-      procs.push(path.join(dir, 'cgroup.procs'));
+        group.procs.push(path.join(dir, 'cgroup.procs'));
+      }
+      if (this.pids) {
+        const dir = path.join(this.pids, name);
+        fs.mkdirSync(dir);
+        dirs.push(dir);
+        fs.writeFileSync(path.join(dir, 'pids.max'), String(limits.pids));
+        group.procs.push(path.join(dir, 'cgroup.procs'));
+      }
+    } catch (err) {
+      group.remove();
+      throw err;
     }
-    if (this.pids) {
-      const dir = path.join(this.pids, this.group(app));
-      fs.mkdirSync(dir, { recursive: true });
-      fs.writeFileSync(path.join(dir, 'pids.max'), String(limits.pids));
-      procs.push(path.join(dir, 'cgroup.procs'));
-    }
-    return procs;
+    return group;
   }
 
-  /** Removes the app's groups once no process is left in them (app destroyed). */
-  remove(app: string): void {
+  /** Removes whatever empty groups of `app` are left (app destroyed). */
+  forget(app: string): void {
+    this.sweep(`platformx-${this.scope}.${app}.`);
+  }
+
+  /** rmdir only succeeds on a group with no process left, so a live one is never touched. */
+  private sweep(prefix: string): void {
     for (const base of [this.memory, this.pids]) {
       if (!base) continue;
+      let names: string[] = [];
       try {
-        fs.rmdirSync(path.join(base, this.group(app)));
+        names = fs.readdirSync(base).filter((n) => n.startsWith(prefix));
       } catch {
-        /* still in use or never made */
+        continue;
+      }
+      for (const n of names) {
+        try {
+          fs.rmdirSync(path.join(base, n));
+        } catch {
+          /* still in use */
+        }
       }
     }
   }
+}
+
+/**
+ * rmdir each group, retrying briefly: the last task of a group can still be on its
+ * way out when the process we spawned has been reaped.
+ */
+function removeDirs(dirs: string[], attempt = 0): void {
+  const left = dirs.filter((d) => {
+    try {
+      fs.rmdirSync(d);
+      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+    }
+  });
+  if (left.length && attempt < 50) setTimeout(() => removeDirs(left, attempt + 1), 100).unref();
 }

@@ -1,13 +1,15 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { appEnvironment, type Apprunner } from './apprunner.js';
-import { bubblewrapArgs, dropPrivilegesArgs } from './bubblewrap-args.js';
+import { bubblewrapArgs, dropPrivilegesArgs, sandboxIdentity } from './bubblewrap-args.js';
 import { CgroupLimits } from './cgroup-limits.js';
 import { descendants, signalQuietly } from './process-tree.js';
 import type { Isolation, RunSpec } from './types.js';
 
 const run = promisify(execFile);
+const IDENTITY_FDS = [3, 4] as const;
 
 // Joins the cgroups named before `--` (its own pid, so everything it execs and
 // forks stays inside), then execs the rest. A fixed script: only our paths and
@@ -21,6 +23,8 @@ const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 126; shift
 export class SandboxedApprunner implements Apprunner {
   readonly isolation: Isolation = 'sandbox';
   readonly cgroups: CgroupLimits;
+  /** bwrap pids of processes still running: signals go only to these. */
+  private readonly live = new Set<number>();
 
   constructor(dataDir: string) {
     this.cgroups = new CgroupLimits(createHash('sha256').update(dataDir).digest('hex').slice(0, 8));
@@ -28,24 +32,50 @@ export class SandboxedApprunner implements Apprunner {
 
   spawn(spec: RunSpec): ChildProcess {
     if (spec.uid === null) throw new Error(`app '${spec.app}' has no user yet: the sandbox needs one`);
-    const cgroupProcs = this.cgroups.apply(spec.app, spec.limits);
+    const cgroups = this.cgroups.create(spec.app, spec.kind, spec.limits);
     const rlimits = [`--nofile=${spec.limits.nofile}`];
     // Without a pids cgroup, RLIMIT_NPROC (per uid, and each app has its own) bounds forks.
     if (!this.cgroups.hasPids) rlimits.push(`--nproc=${spec.limits.pids}`);
-    if (!this.cgroups.hasMemory) rlimits.push(`--as=${spec.limits.memoryMb * 4 * 1024 * 1024}`);
+    // Node alone reserves ~0.75 GB of address space at start, so the limit needs that headroom.
+    if (!this.cgroups.hasMemory) rlimits.push(`--as=${Math.max(spec.limits.memoryMb * 4, spec.limits.memoryMb + 1024) * 1024 * 1024}`);
     const argv = [
-      '/bin/sh', '-c', JOIN_CGROUPS, 'join-cgroups', ...cgroupProcs, '--',
+      '/bin/sh', '-c', JOIN_CGROUPS, 'join-cgroups', ...cgroups.procs, '--',
       'setpriv', '--pdeathsig', 'KILL', '--',
       'prlimit', ...rlimits, '--',
-      'bwrap', ...bubblewrapArgs({ releaseDir: spec.releaseDir, writable: spec.writable ?? [], uid: spec.uid }),
+      'bwrap', ...bubblewrapArgs({
+        releaseDir: spec.releaseDir, writable: spec.writable ?? [], uid: spec.uid,
+        identityFds: { passwd: IDENTITY_FDS[0], group: IDENTITY_FDS[1] },
+      }),
       '--', 'setpriv', ...dropPrivilegesArgs(spec.uid), '--', ...spec.command,
     ];
-    return spawn(argv[0]!, argv.slice(1), {
-      cwd: '/',
-      env: appEnvironment(spec, '/app'),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
+    let child: ChildProcess;
+    try {
+      child = spawn(argv[0]!, argv.slice(1), {
+        cwd: '/',
+        env: appEnvironment(spec, '/app'),
+        // fds 3 and 4 carry the sandbox's passwd and group; bwrap reads and closes them.
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+        detached: true,
+      });
+    } catch (err) {
+      cgroups.remove();
+      throw err;
+    }
+    const identity = sandboxIdentity(spec.uid);
+    [identity.passwd, identity.group].forEach((text, i) => {
+      const stream = child.stdio[IDENTITY_FDS[i]!] as Writable | null;
+      stream?.on('error', () => { /* bwrap failed before reading it: its exit says why */ });
+      stream?.end(text);
     });
+    const pid = child.pid;
+    if (pid !== undefined) this.live.add(pid);
+    const gone = () => {
+      if (pid !== undefined) this.live.delete(pid);
+      cgroups.remove();
+    };
+    child.once('exit', gone);
+    child.once('error', gone);
+    return child;
   }
 
   /**
@@ -54,6 +84,9 @@ export class SandboxedApprunner implements Apprunner {
    * themselves; when they exit, bwrap exits after them. SIGKILL takes all.
    */
   signal(pid: number, signal: NodeJS.Signals): void {
+    // Once bwrap has exited its pid namespace is gone with everything in it, and the
+    // number may already be another process's: never signal a pid we no longer own.
+    if (!this.live.has(pid)) return;
     const below = descendants(pid);
     if (signal === 'SIGKILL') {
       signalQuietly(pid, signal);
@@ -71,6 +104,6 @@ export class SandboxedApprunner implements Apprunner {
   }
 
   forget(app: string): void {
-    this.cgroups.remove(app);
+    this.cgroups.forget(app);
   }
 }
