@@ -43,6 +43,7 @@ console.log(JSON.stringify({
   writeShm: probe(() => { fs.writeFileSync('/dev/shm/ok', 'x'); }),
   writeApp: probe(() => { fs.writeFileSync('/app/ok', 'x'); }),
   killInit: probe(() => { process.kill(1, 'SIGKILL'); }),
+  userns: probe(() => { const r = require('child_process').spawnSync('unshare', ['-Ur', 'true'], { encoding: 'utf8' }); return r.status === 0 ? 'OK' : r.stderr.trim(); }),
   pids: fs.readdirSync('/proc').filter((n) => /^\\d+$/.test(n)).map(Number),
   initUid: field(status(1), 'Uid'),
   initCaps: field(status(1), 'CapEff'),
@@ -226,6 +227,8 @@ describe.runIf(isRoot)('the sandbox runner, as root', () => {
     expect(r.ownCaps).toBe('0000000000000000');
     expect(r.ownBounding).toBe('0000000000000000');
     expect(r.noNewPrivs).toBe('1');
+    // No user namespaces (the seccomp filter): inside one it would hold every capability.
+    expect(r.userns).toMatch(/Operation not permitted/);
     expect(r.user).toBe('app');
 
     expect(r.cwd).toBe('/app');

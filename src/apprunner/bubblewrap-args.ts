@@ -8,6 +8,8 @@ export interface BubblewrapMounts {
   uid: number;
   /** Inherited fds bwrap reads the sandbox's /etc/passwd and /etc/group from (see sandboxIdentity). */
   identityFds?: { passwd: number; group: number };
+  /** Inherited fd bwrap reads a seccomp program from (see sandbox-seccomp.ts). */
+  seccompFd?: number;
 }
 
 /**
@@ -61,6 +63,7 @@ export function bubblewrapArgs(m: BubblewrapMounts): string[] {
   if (prefix) args.push('--dir', prefix, '--ro-bind', prefix, prefix);
   // --dir first: parents bwrap makes on its own for a bind are 0700 root, which the app's user cannot cross.
   for (const dir of m.writable) args.push('--dir', dir, '--bind', dir, dir);
+  if (m.seccompFd !== undefined) args.push('--seccomp', String(m.seccompFd));
   args.push('--chdir', '/app');
   return args;
 }

@@ -5,11 +5,14 @@ import { promisify } from 'node:util';
 import { appEnvironment, type Apprunner } from './apprunner.js';
 import { bubblewrapArgs, dropPrivilegesArgs, sandboxIdentity } from './bubblewrap-args.js';
 import { CgroupLimits } from './cgroup-limits.js';
+import { sandboxSeccompFilter } from './sandbox-seccomp.js';
 import { descendants, signalQuietly } from './process-tree.js';
 import type { Isolation, RunSpec } from './types.js';
 
 const run = promisify(execFile);
 const IDENTITY_FDS = [3, 4] as const;
+const SECCOMP_FD = 5;
+const SECCOMP = sandboxSeccompFilter();
 
 // Joins the cgroups named before `--` (its own pid, so everything it execs and
 // forks stays inside), then execs the rest. A fixed script: only our paths and
@@ -45,6 +48,7 @@ export class SandboxedApprunner implements Apprunner {
       'bwrap', ...bubblewrapArgs({
         releaseDir: spec.releaseDir, writable: spec.writable ?? [], uid: spec.uid,
         identityFds: { passwd: IDENTITY_FDS[0], group: IDENTITY_FDS[1] },
+        seccompFd: SECCOMP ? SECCOMP_FD : undefined,
       }),
       '--', 'setpriv', ...dropPrivilegesArgs(spec.uid), '--', ...spec.command,
     ];
@@ -53,8 +57,8 @@ export class SandboxedApprunner implements Apprunner {
       child = spawn(argv[0]!, argv.slice(1), {
         cwd: '/',
         env: appEnvironment(spec, '/app'),
-        // fds 3 and 4 carry the sandbox's passwd and group; bwrap reads and closes them.
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+        // fds 3 and 4 carry the sandbox's passwd and group, 5 its seccomp filter; bwrap reads and closes them.
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', SECCOMP ? 'pipe' : 'ignore'],
         detached: true,
       });
     } catch (err) {
@@ -62,11 +66,13 @@ export class SandboxedApprunner implements Apprunner {
       throw err;
     }
     const identity = sandboxIdentity(spec.uid);
-    [identity.passwd, identity.group].forEach((text, i) => {
-      const stream = child.stdio[IDENTITY_FDS[i]!] as Writable | null;
-      stream?.on('error', () => { /* bwrap failed before reading it: its exit says why */ });
-      stream?.end(text);
-    });
+    const feeds: Array<[number, string | Buffer | null]> = [[IDENTITY_FDS[0], identity.passwd], [IDENTITY_FDS[1], identity.group], [SECCOMP_FD, SECCOMP]];
+    for (const [fd, data] of feeds) {
+      const stream = child.stdio[fd] as Writable | null | undefined;
+      if (!stream || data === null) continue;
+      stream.on('error', () => { /* bwrap failed before reading it: its exit says why */ });
+      stream.end(data);
+    }
     const pid = child.pid;
     if (pid !== undefined) this.live.add(pid);
     const gone = () => {
