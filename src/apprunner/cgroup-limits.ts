@@ -133,8 +133,9 @@ export class CgroupLimits {
 }
 
 /**
- * rmdir each group, retrying briefly: the last task of a group can still be on its
- * way out when the process we spawned has been reaped.
+ * rmdir each group, retrying briefly: when bwrap's monitor is killed, the reaper and
+ * the app inside die just after it. The timer keeps a stopping server alive for those
+ * few milliseconds, so it leaves no group behind (2 s at most).
  */
 function removeDirs(dirs: string[], attempt = 0): void {
   const left = dirs.filter((d) => {
@@ -145,5 +146,5 @@ function removeDirs(dirs: string[], attempt = 0): void {
       return (err as NodeJS.ErrnoException).code !== 'ENOENT';
     }
   });
-  if (left.length && attempt < 50) setTimeout(() => removeDirs(left, attempt + 1), 100).unref();
+  if (left.length && attempt < 40) setTimeout(() => removeDirs(left, attempt + 1), 50);
 }
