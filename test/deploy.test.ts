@@ -145,6 +145,21 @@ describe('git push over HTTP deploys through the restart pipeline', () => {
   });
 });
 
+describe('files a push controls', () => {
+  it('a package.json that is a symlink to /dev/zero is refused at once; the server keeps serving', async () => {
+    const token = await px.createApp('planted');
+    const repo = await appRepo({ 'server.js': serverSource('x') });
+    fs.symlinkSync('/dev/zero', path.join(repo.dir, 'package.json'));
+    fs.symlinkSync('/etc/shadow', path.join(repo.dir, 'Procfile'));
+    await repo.commit({}, 'planted links');
+    const push = await repo.push(px.gitUrl('planted', token));
+    expect(push.code).not.toBe(0);
+    expect(push.stderr).toContain('Push rejected');
+    expect(push.stderr).not.toMatch(/root:/);
+    expect((await get(px.info.httpPort, 'nowhere.test', '/_ping_')).body).toBe('pong');
+  });
+});
+
 describe('domains and the proxy', () => {
   it('routes added domains case-insensitively; unknown hosts get 404 and /_ping_ gets pong', async () => {
     const token = await px.createApp('site');

@@ -1,7 +1,6 @@
-import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import path from 'node:path';
+import { readAppText } from '../apprunner/sandbox-files.js';
 
 export interface HealthCheck {
   path: string;
@@ -29,10 +28,11 @@ export function readHealthCheck(dir: string, bootTimeoutMs = DEFAULT_BOOT_TIMEOU
     bootTimeoutMs,
   };
   let appJson: { healthchecks?: { web?: Array<Record<string, unknown>> } };
+  const text = readAppText(dir, 'app.json');
+  if (text === null) return check;
   try {
-    appJson = JSON.parse(fs.readFileSync(path.join(dir, 'app.json'), 'utf8'));
+    appJson = JSON.parse(text);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return check;
     throw new Error(`app.json is not valid JSON: ${(err as Error).message}`);
   }
   const entry = appJson.healthchecks?.web?.find((e) => !e.type || e.type === 'startup');

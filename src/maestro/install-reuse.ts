@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import { readAppFile, writeAppFile } from '../apprunner/sandbox-files.js';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -14,9 +15,10 @@ const LOCKFILES = ['package-lock.json', 'npm-shrinkwrap.json'];
 /** Root scripts npm ci runs, which may read any file of the app: an install with them is never reused. */
 const INSTALL_SCRIPTS = ['preinstall', 'install', 'postinstall', 'prepublish', 'preprepare', 'prepare', 'postprepare'];
 
-function readOrNull(file: string): Buffer | null {
+/** An app file, or null when missing or not a plain file (a planted symlink, FIFO or device). */
+function readOrNull(dir: string, rel: string): Buffer | null {
   try {
-    return fs.readFileSync(file);
+    return readAppFile(dir, rel);
   } catch {
     return null;
   }
@@ -28,8 +30,8 @@ function readOrNull(file: string): Buffer | null {
  * the install cannot be reused: no lockfile, or root install scripts.
  */
 export function installKey(dir: string, config: Record<string, string>, flags: string[]): string | null {
-  const lock = LOCKFILES.map((f) => readOrNull(path.join(dir, f))).find((b) => b !== null);
-  const pkg = readOrNull(path.join(dir, 'package.json'));
+  const lock = LOCKFILES.map((f) => readOrNull(dir, f)).find((b) => b !== null);
+  const pkg = readOrNull(dir, 'package.json');
   if (!lock || !pkg) return null;
   let scripts: Record<string, unknown> = {};
   try {
@@ -44,20 +46,24 @@ export function installKey(dir: string, config: Record<string, string>, flags: s
   part('flags', flags.join(' '));
   part('package.json', pkg);
   part('lock', lock);
-  part('npmrc', readOrNull(path.join(dir, '.npmrc')) ?? '');
+  part('npmrc', readOrNull(dir, '.npmrc') ?? '');
   for (const k of Object.keys(config).filter((k) => /^npm_config_/i.test(k)).sort()) part(k, config[k]!);
   return hash.digest('hex');
 }
 
 /** Marks a fresh install as made for key. */
 export function stampInstall(dir: string, key: string): void {
-  const modules = path.join(dir, 'node_modules');
-  if (fs.existsSync(modules)) fs.writeFileSync(path.join(modules, STAMP), key + '\n');
+  // Never through a symlink the build may have planted: root would write where it points.
+  try {
+    writeAppFile(dir, `node_modules/${STAMP}`, key + '\n');
+  } catch {
+    /* not stamped: the next deploy runs npm ci */
+  }
 }
 
 /** True when previousDir holds an install made for key. */
 export function canReuse(previousDir: string, key: string): boolean {
-  return readOrNull(path.join(previousDir, 'node_modules', STAMP))?.toString('utf8').trim() === key;
+  return readOrNull(previousDir, `node_modules/${STAMP}`)?.toString('utf8').trim() === key;
 }
 
 /** Copies previousDir's node_modules into dir (reflinks where the file system has them). */

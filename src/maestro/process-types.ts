@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execSimpleCommand } from './exec-command.js';
+import { readAppText } from '../apprunner/sandbox-files.js';
 
 /** argv for each Procfile process type, plus the optional release-phase command. */
 export interface ProcessTypes {
@@ -17,11 +18,14 @@ interface PackageJson {
   devDependencies?: Record<string, string>;
 }
 
+// App files are read with readAppText: the server reads them as root, and a
+// symlink, FIFO or device planted by a push must not make it read or block.
 export function readPackageJson(dir: string): PackageJson | null {
+  const text = readAppText(dir, 'package.json');
+  if (text === null) return null;
   try {
-    return JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as PackageJson;
+    return JSON.parse(text) as PackageJson;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new Error(`package.json is not valid JSON: ${(err as Error).message}`);
   }
 }
@@ -47,8 +51,8 @@ const sh = (command: string) => ['/bin/sh', '-c', command];
  * (apprunner.js) as Maestro 0.3 started it.
  */
 export function detectProcessTypes(dir: string, app: string): ProcessTypes {
-  const procfilePath = path.join(dir, 'Procfile');
-  const procfile = fs.existsSync(procfilePath) ? parseProcfile(fs.readFileSync(procfilePath, 'utf8')) : {};
+  const procfileText = readAppText(dir, 'Procfile');
+  const procfile = procfileText === null ? {} : parseProcfile(procfileText);
   const types: Record<string, string[]> = {};
   let release: string[] | null = null;
   for (const [type, command] of Object.entries(procfile)) {
