@@ -3,7 +3,6 @@
 // over TCP; bundles are uploaded with the real rsync client through the same
 // exec handler the SSH server calls. Scoped sessions are served the way the SSH
 // server serves a tunnel: DnodeServer.serve(stream, caller).
-import dnode from 'dnode';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -15,6 +14,7 @@ import { UploadFolders } from '../src/legacy/upload-folders.js';
 import { startServer, type RunningServer } from '../src/server/server.js';
 import { parseServerOptions } from '../src/server/server-options.js';
 import { DataPaths } from '../src/state/paths.js';
+import { call, connect } from './support/dnode-client.js';
 import { get, waitFor } from './support/apps.js';
 import { ROOT, run } from './support/platform.js';
 
@@ -64,25 +64,6 @@ function rsyncUpload(bundle: string, app: string, caller: Caller) {
   });
 }
 
-interface Client {
-  remote: Record<string, (...args: unknown[]) => void>;
-  close(): void;
-}
-
-/** The real dnode client, as the old SDK used it. */
-function connect(port: number): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const d = dnode(undefined, { weak: false });
-    d.on('remote', (remote: Client['remote']) => resolve({ remote, close: () => d.end() }));
-    d.on('error', reject);
-    d.connect(port);
-  });
-}
-
-type Answer = { err: { message?: string } | null; value: Record<string, string> | undefined };
-function call(client: Client, method: string, ...args: unknown[]): Promise<Answer> {
-  return new Promise((resolve) => client.remote[method]!(...args, (err: Answer['err'], value: Answer['value']) => resolve({ err, value })));
-}
 
 async function appInfo(app: string): Promise<{ domains: string[]; release: string | null }> {
   return JSON.parse((await cli(['apps:info', app, '--json'])).stdout);

@@ -4,13 +4,13 @@
 // restart_app with the real dnode client through a real `ssh -N -L` tunnel to
 // the server's DNode port. Apps and keys are made with the real CLI. One server
 // serves every case; each case leaves the apps it used serving.
-import dnode from 'dnode';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, connect, type Answer } from './support/dnode-client.js';
 import { get, waitFor } from './support/apps.js';
 import { Platform, run } from './support/platform.js';
 
@@ -87,23 +87,6 @@ async function tunnel(keyName: string, target: number): Promise<number> {
   return local;
 }
 
-interface Client {
-  remote: Record<string, (...args: unknown[]) => void>;
-  close(): void;
-}
-/** The real dnode client, as the old SDK used it. */
-function connect(port: number): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const d = dnode(undefined, { weak: false });
-    d.on('remote', (remote: Client['remote']) => resolve({ remote, close: () => d.end() }));
-    d.on('error', reject);
-    d.connect(port);
-  });
-}
-type Answer = { err: { message?: string } | null; value: Record<string, string> | undefined };
-function call(client: Client, method: string, ...args: unknown[]): Promise<Answer> {
-  return new Promise((resolve) => client.remote[method]!(...args, (err: Answer['err'], value: Answer['value']) => resolve({ err, value })));
-}
 /** One call on a fresh session through alice's tunnel. */
 async function callAsAlice(method: string, ...args: unknown[]): Promise<Answer> {
   const client = await connect(aliceTunnel);
