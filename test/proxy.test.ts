@@ -421,6 +421,65 @@ describe('switching backends', () => {
     expect(oldAfterSwitch).toBe(0);
   });
 
+  it('moves a busy app to new backends gradually (slow start), each request to one of them; a quiet app at once', async () => {
+    const oldB = await up('ramp-old');
+    const newB = await up('ramp-new');
+    routes.setHosts('ramp', ['ramp.example.com']);
+    routes.setBackends('ramp', [oldB.port]);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 6 });
+    const failures: string[] = [];
+    // [ms since the shift began (negative before), backend name] per answered request, by start time.
+    const answers: [number, string][] = [];
+    let shiftAt = Infinity;
+    let running = true;
+    const worker = async () => {
+      while (running) {
+        const startedAt = performance.now() - shiftAt;
+        try {
+          const r = await request(proxy.port, 'ramp.example.com', '/', { agent });
+          if (r.status !== 200) failures.push(`${r.status} ${r.body}`);
+          else answers.push([startedAt, json(r).name as string]);
+        } catch (err) {
+          failures.push(String(err));
+        }
+      }
+    };
+    const workers = Array.from({ length: 6 }, worker);
+    // Long enough for the proxy to have counted a busy second.
+    await new Promise((r) => setTimeout(r, 1300));
+    shiftAt = performance.now();
+    await routes.shiftBackends('ramp', [newB.port], 1000);
+    const shiftMs = performance.now() - shiftAt;
+    expect(await routes.drain(oldB.port, 5000)).toBe(0);
+    await oldB.close();
+    await new Promise((r) => setTimeout(r, 200));
+    running = false;
+    await Promise.all(workers);
+    agent.destroy();
+
+    expect(failures).toEqual([]);
+    expect(shiftMs).toBeGreaterThanOrEqual(990);
+    const share = (from: number, to: number) => {
+      const names = answers.filter(([t]) => t >= from && t < to).map(([, n]) => n);
+      expect(names.length).toBeGreaterThan(20);
+      return names.filter((n) => n === 'ramp-new').length / names.length;
+    };
+    expect(share(-Infinity, 0)).toBe(0);
+    expect(share(0, 250)).toBeLessThan(0.4);
+    expect(share(750, 1000)).toBeGreaterThan(0.6);
+    expect(share(shiftMs + 5, Infinity)).toBe(1);
+
+    // Nobody is asking: the new backend takes over at once.
+    const quietOld = await up('quiet-old');
+    const quietNew = await up('quiet-new');
+    routes.setHosts('quiet', ['quiet.example.com']);
+    routes.setBackends('quiet', [quietOld.port]);
+    const t0 = performance.now();
+    await routes.shiftBackends('quiet', [quietNew.port], 5000);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(json(await request(proxy.port, 'quiet.example.com', '/')).name).toBe('quiet-new');
+  });
+
   it('drain resolves at the timeout with the number of requests still open', async () => {
     const a = await up('holder');
     routes.setHosts('holder', ['holder.example.com']);

@@ -148,6 +148,60 @@ describe.runIf(isRoot)('the sandbox, as root', () => {
   });
 });
 
+/** The cpu cgroup of a process and whether that group is SCHED_IDLE (cpu.idle), as the host sees it. */
+function cpuGroup(pid: number): { path: string; idle: boolean } {
+  const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]?.split(',').includes('cpu'));
+  const where = line!.split(':')[2]!;
+  return { path: where, idle: fs.readFileSync(path.join('/sys/fs/cgroup/cpu', where, 'cpu.idle'), 'utf8').trim() === '1' };
+}
+
+/** Pids of live processes with this comm (and, when given, this uid or a command line containing `arg`). */
+function processes(comm: string, o: { uid?: number; arg?: string } = {}): number[] {
+  return fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).filter((pid) => {
+    try {
+      // The kernel keeps 15 characters of a command's name.
+      if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== comm.slice(0, 15)) return false;
+      if (o.uid !== undefined && !new RegExp(`^Uid:\\s+${o.uid}\\s`, 'm').test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))) return false;
+      return o.arg === undefined || fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(o.arg);
+    } catch {
+      return false; // exited meanwhile
+    }
+  });
+}
+
+const hasCpuIdle = fs.existsSync('/sys/fs/cgroup/cpu/cpu.idle');
+
+describe.runIf(isRoot && hasCpuIdle)('deploy priority, as root', () => {
+  it('runs git, its hooks and the build in the background; the serving release gets a full CPU share', async () => {
+    const token = await px.createApp('niced');
+    const uid = JSON.parse(await px.ok(['apps:info', 'niced', '--json'])).uid as number;
+    const repo = await AppRepo.create(nodeApp('niced ok', {
+      'package.json': JSON.stringify({ name: 'niced', scripts: { build: 'sleep 4', start: 'node server.js' } }),
+    }));
+    repos.push(repo);
+    const pushing = repo.push(px.gitUrl('niced', token));
+    const [build, receivePack] = await waitFor(async () => {
+      const sleeper = processes('sleep', { uid })[0];
+      const git = processes('git-receive-pack', { arg: path.join(px.data, 'apps', 'niced') })[0];
+      return sleeper && git ? [sleeper, git] : undefined;
+    }, 30_000, 'the build step to run');
+    const buildGroup = cpuGroup(build);
+    expect(buildGroup.path).toContain('.niced.build.');
+    expect(buildGroup.idle).toBe(true);
+    // The hook that waits for the build runs under receive-pack, in the deploy group.
+    const gitGroup = cpuGroup(receivePack);
+    expect(gitGroup.path).toMatch(/-deploy$/);
+    expect(gitGroup.idle).toBe(true);
+    const push = await pushing;
+    expect(push.code, push.stderr).toBe(0);
+
+    const web = JSON.parse(await px.ok(['ps', 'niced', '--json']))[0].pid as number;
+    const webGroup = cpuGroup(web);
+    expect(webGroup.path).toContain('.niced.web.');
+    expect(webGroup.idle).toBe(false);
+  });
+});
+
 describe('without root', () => {
   it('the server warns once and apps:info reports isolation: none', async () => {
     const data = fs.mkdtempSync(path.join(os.tmpdir(), 'pxn-'));

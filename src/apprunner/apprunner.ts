@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { niceDown, type DeployPriority } from './deploy-priority.js';
 import { signalQuietly } from './process-tree.js';
 import type { Isolation, RunSpec } from './types.js';
 
@@ -10,15 +11,20 @@ export const APP_PATH = [path.dirname(process.execPath), '/usr/local/bin', '/usr
  * The one place that starts app processes and build steps. It decides the final
  * command, environment and user; Maestro only says what to run.
  */
-export interface Apprunner {
+export interface Apprunner extends DeployPriority {
   readonly isolation: Isolation;
+  /** Starts a process; with `spec.background` below serving traffic until foreground(). */
   spawn(spec: RunSpec): ChildProcess;
+  /** A process started in the background passed its checks and is about to serve. */
+  foreground(pid: number): void;
   /** Gives a folder the app's processes must write (a new release, its cache) to the app's user. */
   claim(dir: string, uid: number | null): Promise<void>;
   /** Signals a process it spawned and everything it started. */
   signal(pid: number, signal: NodeJS.Signals): void;
   /** The app is gone: drop what the runner kept for it. */
   forget(app: string): void;
+  /** The server stops, its apps already stopped: drop what the runner kept for all. */
+  close(): void;
 }
 
 /** The environment a process gets: only the app's own variables, never the server's. */
@@ -39,12 +45,23 @@ export class UnconfinedApprunner implements Apprunner {
   spawn(spec: RunSpec): ChildProcess {
     // setpriv execs the command with PDEATHSIG so apps die with the server even on
     // kill -9; detached gives each process its own group, so a stop reaches npm's children too.
-    return spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...spec.command], {
+    const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...spec.command], {
       cwd: spec.releaseDir,
       env: appEnvironment(spec, spec.releaseDir),
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
+    // Without root a niceness cannot be raised back, so only steps that end are lowered.
+    if (spec.background && (spec.kind === 'build' || spec.kind === 'release')) niceDown(child.pid);
+    return child;
+  }
+
+  foreground(): void {
+    /* web and worker processes were never lowered */
+  }
+
+  background(pid: number | undefined): void {
+    niceDown(pid);
   }
 
   /** Each process leads its own group (detached), so the group holds the app and its children. */
@@ -61,6 +78,10 @@ export class UnconfinedApprunner implements Apprunner {
   }
 
   forget(): void {
+    /* nothing kept */
+  }
+
+  close(): void {
     /* nothing kept */
   }
 }

@@ -34,7 +34,20 @@ export interface ProcessCgroups {
   /** cgroup.procs files the process joins before it execs anything else. */
   readonly procs: string[];
   readonly dirs: string[];
+  /** A process started in the background now serves: it gets a full CPU share. */
+  foreground(): void;
   remove(): void;
+}
+
+// Background cpu groups are SCHED_IDLE where the kernel has cpu.idle (5.15+): they
+// run on what serving processes leave, and a waking proxy or app preempts them at
+// once. Elsewhere the lowest weight (2 against 1024) is the nearest thing.
+function setCpuPriority(dir: string, background: boolean): void {
+  try {
+    fs.writeFileSync(path.join(dir, 'cpu.idle'), background ? '1' : '0');
+  } catch {
+    fs.writeFileSync(path.join(dir, 'cpu.shares'), background ? '2' : '1024');
+  }
 }
 
 /**
@@ -49,17 +62,34 @@ export interface ProcessCgroups {
 export class CgroupLimits {
   private readonly memory = controllerDir('memory');
   private readonly pids = controllerDir('pids');
+  private readonly cpu = controllerDir('cpu');
+  /** Where git, its hooks and checkouts run (see background()). */
+  private readonly deployCpu: string | null = null;
   private seq = 0;
 
   /** `scope` (from the data folder) keeps two servers' groups apart. */
   constructor(private readonly scope: string) {
     // Groups left by a previous run of this server (killed before it could clean up).
     this.sweep(`platformx-${scope}`);
+    if (this.cpu) {
+      const dir = path.join(this.cpu, `platformx-${scope}-deploy`);
+      try {
+        fs.mkdirSync(dir, { recursive: true });
+        setCpuPriority(dir, true);
+        this.deployCpu = dir;
+      } catch {
+        /* no cpu groups after all: deploy work is niced instead */
+      }
+    }
   }
 
   /** What the machine offers, for the start-up line and apps:info. */
   describe(): string {
-    const parts = [this.memory ? 'memory cgroup' : 'no memory cgroup (address-space limit instead)', this.pids ? 'pids cgroup' : 'no pids cgroup (RLIMIT_NPROC instead)'];
+    const parts = [
+      this.memory ? 'memory cgroup' : 'no memory cgroup (address-space limit instead)',
+      this.pids ? 'pids cgroup' : 'no pids cgroup (RLIMIT_NPROC instead)',
+      this.cpu ? 'deploys in background cpu cgroups' : 'deploys niced (no cpu cgroup)',
+    ];
     return parts.join(', ');
   }
 
@@ -71,12 +101,34 @@ export class CgroupLimits {
     return this.pids !== null;
   }
 
-  /** Makes fresh groups for one process of `app` with `limits`. */
-  create(app: string, kind: string, limits: Limits): ProcessCgroups {
+  /**
+   * Moves a process the server started for a deploy (git receive-pack, checkout)
+   * into the background cpu group; false when there is none (the caller nices it).
+   */
+  background(pid: number): boolean {
+    if (!this.deployCpu) return false;
+    try {
+      fs.writeFileSync(path.join(this.deployCpu, 'cgroup.procs'), String(pid));
+      return true;
+    } catch {
+      return false; // it already exited, or the group is gone
+    }
+  }
+
+  /** Makes fresh groups for one process of `app` with `limits`; `background` until it serves (or for good, for a build). */
+  create(app: string, kind: string, limits: Limits, background: boolean): ProcessCgroups {
     // App names are DNS labels (no dots), so the dots keep one app's prefix from matching another's.
     const name = `platformx-${this.scope}.${app}.${kind}.${process.pid}-${++this.seq}`;
     const dirs: string[] = [];
-    const group = { procs: [] as string[], dirs, remove: () => removeDirs(dirs) };
+    let cpuDir: string | null = null;
+    const group: ProcessCgroups = {
+      procs: [],
+      dirs,
+      foreground: () => {
+        if (cpuDir) setCpuPriority(cpuDir, false);
+      },
+      remove: () => removeDirs(dirs),
+    };
     try {
       if (this.memory) {
         const dir = path.join(this.memory, name);
@@ -99,11 +151,25 @@ export class CgroupLimits {
         fs.writeFileSync(path.join(dir, 'pids.max'), String(limits.pids));
         group.procs.push(path.join(dir, 'cgroup.procs'));
       }
+      if (this.cpu) {
+        // One cpu group per process, as bubblewrap's new session would be one autogroup.
+        const dir = path.join(this.cpu, name);
+        fs.mkdirSync(dir);
+        dirs.push(dir);
+        setCpuPriority(dir, background);
+        cpuDir = dir;
+        group.procs.push(path.join(dir, 'cgroup.procs'));
+      }
     } catch (err) {
       group.remove();
       throw err;
     }
     return group;
+  }
+
+  /** The server stops: its deploy group goes once the last deploy helper has. */
+  close(): void {
+    if (this.deployCpu) removeDirs([this.deployCpu]);
   }
 
   /** Removes whatever empty groups of `app` are left (app destroyed). */
@@ -113,7 +179,7 @@ export class CgroupLimits {
 
   /** rmdir only succeeds on a group with no process left, so a live one is never touched. */
   private sweep(prefix: string): void {
-    for (const base of [this.memory, this.pids]) {
+    for (const base of [this.memory, this.pids, this.cpu]) {
       if (!base) continue;
       let names: string[] = [];
       try {

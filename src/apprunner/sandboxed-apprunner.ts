@@ -1,10 +1,12 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { appEnvironment, type Apprunner } from './apprunner.js';
 import { bubblewrapArgs, dropPrivilegesArgs, sandboxIdentity } from './bubblewrap-args.js';
-import { CgroupLimits } from './cgroup-limits.js';
+import { CgroupLimits, type ProcessCgroups } from './cgroup-limits.js';
+import { niceDown } from './deploy-priority.js';
 import { sandboxSeccompFilter } from './sandbox-seccomp.js';
 import { descendants, signalQuietly } from './process-tree.js';
 import type { Isolation, RunSpec } from './types.js';
@@ -26,8 +28,8 @@ const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 126; shift
 export class SandboxedApprunner implements Apprunner {
   readonly isolation: Isolation = 'sandbox';
   readonly cgroups: CgroupLimits;
-  /** bwrap pids of processes still running: signals go only to these. */
-  private readonly live = new Set<number>();
+  /** bwrap pids of processes still running, with their groups: signals go only to these. */
+  private readonly live = new Map<number, ProcessCgroups>();
 
   constructor(dataDir: string) {
     this.cgroups = new CgroupLimits(createHash('sha256').update(dataDir).digest('hex').slice(0, 8));
@@ -35,7 +37,7 @@ export class SandboxedApprunner implements Apprunner {
 
   spawn(spec: RunSpec): ChildProcess {
     if (spec.uid === null) throw new Error(`app '${spec.app}' has no user yet: the sandbox needs one`);
-    const cgroups = this.cgroups.create(spec.app, spec.kind, spec.limits);
+    const cgroups = this.cgroups.create(spec.app, spec.kind, spec.limits, spec.background === true);
     const rlimits = [`--nofile=${spec.limits.nofile}`];
     // Without a pids cgroup, RLIMIT_NPROC (per uid, and each app has its own) bounds forks.
     if (!this.cgroups.hasPids) rlimits.push(`--nproc=${spec.limits.pids}`);
@@ -74,7 +76,7 @@ export class SandboxedApprunner implements Apprunner {
       stream.end(data);
     }
     const pid = child.pid;
-    if (pid !== undefined) this.live.add(pid);
+    if (pid !== undefined) this.live.set(pid, cgroups);
     const gone = () => {
       if (pid !== undefined) this.live.delete(pid);
       cgroups.remove();
@@ -102,14 +104,28 @@ export class SandboxedApprunner implements Apprunner {
     for (const p of below) if (p.comm !== 'bwrap') signalQuietly(p.pid, signal);
   }
 
+  foreground(pid: number): void {
+    this.live.get(pid)?.foreground();
+  }
+
+  background(pid: number | undefined): void {
+    if (pid !== undefined && !this.cgroups.background(pid)) niceDown(pid);
+  }
+
   /** Hands a folder (a new release, the app's cache) to the app's user, private to it. */
   async claim(dir: string, uid: number | null): Promise<void> {
     if (uid === null) return;
+    // chown -R walks without following links (the tree may hold the app's symlinks);
+    // the top folder's path is ours, so one chmod call is safe.
     await run('chown', ['-R', '--no-dereference', `${uid}:${uid}`, dir]);
-    await run('chmod', ['0700', dir]);
+    await fs.promises.chmod(dir, 0o700);
   }
 
   forget(app: string): void {
     this.cgroups.forget(app);
+  }
+
+  close(): void {
+    this.cgroups.close();
   }
 }

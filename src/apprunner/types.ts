@@ -19,6 +19,8 @@ export interface RunSpec {
   uid: number | null;
   /** Extra writable folders the step needs (e.g. the npm cache for builds). */
   writable?: string[];
+  /** Deploy work (a build step, a new release until it serves): runs below serving traffic. */
+  background?: boolean;
 }
 
 export type Isolation = 'sandbox' | 'none';

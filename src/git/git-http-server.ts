@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { ChildProcess } from 'node:child_process';
 import { Git } from 'node-git-server';
 import type { AppRegistry } from '../maestro/app-registry.js';
-import { deprioritize } from '../maestro/deploy-priority.js';
+import type { DeployPriority } from '../apprunner/deploy-priority.js';
 import type { DataPaths } from '../state/paths.js';
 import type { PushSessions } from './push-sessions.js';
 
@@ -14,6 +14,7 @@ export interface GitHttpOptions {
   apps: AppRegistry;
   paths: DataPaths;
   sessions: PushSessions;
+  priority: DeployPriority;
 }
 
 function deny(res: http.ServerResponse, status: number, message: string, challenge = false): void {
@@ -47,7 +48,7 @@ export async function startGitHttpServer(o: GitHttpOptions): Promise<{ port: num
     push.once('service', (ps) => {
       if (ps.pid === undefined) return;
       // Unpacking, the connectivity check and the hooks all run under receive-pack.
-      deprioritize(ps.pid);
+      o.priority.background(ps.pid);
       o.sessions.register(ps.pid, { app: caller.app, by: caller.by, protocol: 'http' });
       const pid = ps.pid;
       ps.once('exit', () => o.sessions.end(pid));

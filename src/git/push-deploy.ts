@@ -118,7 +118,7 @@ export class PushDeploys {
         write('!     git did not update the branch: the new release was not switched on');
         return 1;
       }
-      this.maestro.promote(p.prepared, [write]);
+      await this.maestro.promote(p.prepared, [write]);
       return 0;
     } finally {
       p.unlock();

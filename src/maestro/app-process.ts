@@ -72,12 +72,15 @@ export class AppProcess {
 
   /** The process passed its health check: it may take traffic. */
   markUp(): void {
+    // It was started in the background (a deploy); from here on it serves.
+    if (!this.supervised && this.child?.pid !== undefined) this.apprunner.foreground(this.child.pid);
     this.supervised = true;
     if (this.state === 'starting') this.state = 'up';
   }
 
   private spawnChild(): void {
-    const child = this.apprunner.spawn(this.spec);
+    // The first start is deploy work; a restart after a crash replaces a serving process.
+    const child = this.apprunner.spawn({ ...this.spec, background: !this.supervised });
     this.child = child;
     this.startedAt = Date.now();
     const pid = child.pid;

@@ -22,14 +22,17 @@ export interface BuildContext {
  * Installs and builds a checked-out release in place, as Heroku's Node buildpack
  * does: npm ci with a lockfile, npm install without one, nothing without
  * dependencies; `npm run build` when defined; dev dependencies pruned.
+ * Resolves true when the server itself wrote into the release (a reused
+ * node_modules), which the app's user must then be given.
  */
-export async function buildRelease(ctx: BuildContext): Promise<void> {
+export async function buildRelease(ctx: BuildContext): Promise<boolean> {
   const { dir, out } = ctx;
   const pkg = readPackageJson(dir);
   const hasLock = fs.existsSync(path.join(dir, 'package-lock.json')) || fs.existsSync(path.join(dir, 'npm-shrinkwrap.json'));
   const buildScript = Boolean(pkg?.scripts?.build);
   const npm = (args: string[], label: string, production: boolean) =>
     runStep(ctx.apprunner, npmSpec(ctx, args, production), out, label);
+  let serverWrote = false;
 
   if (pkg && hasDependencies(pkg)) {
     // Without a build script, dev dependencies are never needed: skip them outright.
@@ -38,6 +41,7 @@ export async function buildRelease(ctx: BuildContext): Promise<void> {
     const key = hasLock && !buildScript ? installKey(dir, ctx.app.config, ['ci', ...omitDev]) : null;
     const previous = ctx.previous;
     const reused = key !== null && previous != null && canReuse(previous.dir, key) && (await reuse(ctx, previous));
+    serverWrote = reused;
     if (reused) {
       out.line('(package.json, lockfile, .npmrc and node unchanged)');
     } else if (hasLock) {
@@ -59,6 +63,7 @@ export async function buildRelease(ctx: BuildContext): Promise<void> {
       await npm(['prune', '--omit=dev'], 'npm prune', true);
     }
   }
+  return serverWrote;
 }
 
 /** Copies the previous build's node_modules; false (and npm ci runs) when the copy fails. */

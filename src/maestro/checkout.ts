@@ -1,21 +1,21 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { deprioritize } from './deploy-priority.js';
+import type { DeployPriority } from '../apprunner/deploy-priority.js';
 
 /**
  * Extracts the tree of a commit into a new, empty folder (never in place), with
  * `git archive | tar -x`. gitEnv carries a pre-receive hook's quarantine
  * variables, so objects not yet moved into the repository are found.
  */
-export async function checkoutCommit(repo: string, commit: string, dest: string, gitEnv: Record<string, string> = {}): Promise<void> {
+export async function checkoutCommit(repo: string, commit: string, dest: string, priority: DeployPriority, gitEnv: Record<string, string> = {}): Promise<void> {
   if (!/^[0-9a-f]{40,64}$/.test(commit)) throw new Error(`not a commit id: '${commit}'`);
   fs.mkdirSync(dest, { recursive: false, mode: 0o755 });
   const env = { ...process.env, ...gitEnv };
   await new Promise<void>((resolve, reject) => {
     const git = spawn('git', ['--git-dir', repo, 'archive', '--format=tar', commit], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const tar = spawn('tar', ['-x', '-C', dest, '--no-same-owner'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    deprioritize(git.pid);
-    deprioritize(tar.pid);
+    priority.background(git.pid);
+    priority.background(tar.pid);
     let errors = '';
     git.stderr.on('data', (d) => (errors += d));
     tar.stderr.on('data', (d) => (errors += d));

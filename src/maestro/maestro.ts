@@ -30,6 +30,7 @@ export interface MaestroOptions {
   keepBuilds: number;
   drainTimeoutMs: number;
   bootTimeoutMs: number;
+  slowStartMs: number;
 }
 
 /** What a deploy builds from: fills a new, empty release folder with the app's code. */
@@ -75,6 +76,7 @@ export class Maestro {
       registry: this.registry,
       drainTimeoutMs: o.drainTimeoutMs,
       bootTimeoutMs: o.bootTimeoutMs,
+      slowStartMs: o.slowStartMs,
     });
   }
 
@@ -121,9 +123,9 @@ export class Maestro {
         const serving = this.releases.current(fresh);
         const previous = serving && this.releases.buildExists(appName, serving.build)
           ? { dir: this.o.paths.build(appName, serving.build), version: serving.version } : null;
-        await buildRelease({ app: fresh, dir, npmCache: await this.npmCache(fresh), apprunner: this.o.apprunner, out, previous });
-        // Files a build step copied in as the server (reused node_modules) belong to the app too.
-        await this.o.apprunner.claim(dir, fresh.uid);
+        const serverWrote = await buildRelease({ app: fresh, dir, npmCache: await this.npmCache(fresh), apprunner: this.o.apprunner, out, previous });
+        // Files the server copied in (a reused node_modules) belong to the app too.
+        if (serverWrote) await this.o.apprunner.claim(dir, fresh.uid);
       } else if (!this.releases.buildExists(appName, release.build)) {
         throw new UserError(`the build of ${release.build} was removed (only the newest builds are kept): deploy again instead`);
       } else {
@@ -151,8 +153,8 @@ export class Maestro {
   }
 
   /** Switches traffic to a prepared release and retires the one it replaces. */
-  promote(p: PreparedRelease, sinks: ((line: string) => void)[]): void {
-    const previous = this.pipeline.promote(p.fleet);
+  async promote(p: PreparedRelease, sinks: ((line: string) => void)[]): Promise<void> {
+    const previous = await this.pipeline.promote(p.fleet);
     this.releases.succeed(p.app, p.version);
     const app = this.apps.get(p.app);
     const out = this.output(p.app, p.version, sinks);
@@ -179,7 +181,7 @@ export class Maestro {
     const unlock = await this.lock(appName, this.output(appName, null, sinks));
     try {
       const prepared = await this.prepare(appName, req, sinks);
-      this.promote(prepared, sinks);
+      await this.promote(prepared, sinks);
       req.afterPromote?.();
       return prepared.version;
     } finally {
@@ -191,7 +193,7 @@ export class Maestro {
   gitSource(appName: string, commit: string, gitEnv: Record<string, string> = {}): SourceFiller {
     return async (dir, out) => {
       out.step(`Checking out ${commit.slice(0, 7)}`);
-      await checkoutCommit(this.o.paths.repo(appName), commit, dir, gitEnv);
+      await checkoutCommit(this.o.paths.repo(appName), commit, dir, this.o.apprunner, gitEnv);
     };
   }
 
@@ -215,7 +217,7 @@ export class Maestro {
       if (!release) throw new UserError(`app '${appName}' has no release yet: push code first`);
       const dir = this.o.paths.build(appName, release.build);
       const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, appName) }, out);
-      const previous = this.pipeline.promote(fleet);
+      const previous = await this.pipeline.promote(fleet);
       save();
       out.step(`Restarted v${release.version}`);
       if (previous) await this.pipeline.retire(previous);
@@ -241,7 +243,7 @@ export class Maestro {
         try {
           const fresh = this.ensureUser(app.name);
           const fleet = await this.pipeline.start({ app: fresh, release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name) }, out);
-          this.pipeline.promote(fleet);
+          await this.pipeline.promote(fleet);
           log(`started ${app.name} v${release.version}`);
         } catch (err) {
           log(`could not start ${app.name} v${release.version}: ${(err as Error).message}`);

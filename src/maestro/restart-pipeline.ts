@@ -20,6 +20,8 @@ export interface PipelineDeps {
   /** Seconds the old release may keep open requests and WebSockets after the switch. */
   drainTimeoutMs: number;
   bootTimeoutMs: number;
+  /** How long a busy app's traffic takes to move to a new fleet (slow start); 0 switches at once. */
+  slowStartMs: number;
 }
 
 export interface FleetPlan {
@@ -32,7 +34,8 @@ export interface FleetPlan {
 /**
  * Maestro's restart pipeline, in the order the design gives it:
  *   free port → start the new process → health check → switch the route
- *   atomically → drain the previous process → stop it.
+ *   (each request to one release; a busy app's share moves over slowStartMs)
+ *   → drain the previous process → stop it.
  * The first three are `start`, which may fail and leaves the serving release
  * untouched; the last three are `promote` and `retire`, which cannot fail.
  */
@@ -89,11 +92,11 @@ export class RestartPipeline {
     }
   }
 
-  /** Step 4: switch the route to the new fleet in one step. Returns the fleet it replaced. */
-  promote(fleet: Fleet): Fleet | undefined {
+  /** Step 4: switch the route to the new fleet; resolves, with the fleet it replaced, once that one gets no new requests. */
+  async promote(fleet: Fleet): Promise<Fleet | undefined> {
     const previous = this.live.get(fleet.app);
     this.live.set(fleet.app, fleet);
-    this.deps.routes.setBackends(fleet.app, fleet.webPorts());
+    await this.deps.routes.shiftBackends(fleet.app, fleet.webPorts(), this.deps.slowStartMs);
     return previous;
   }
 

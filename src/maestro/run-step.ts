@@ -2,13 +2,11 @@ import readline from 'node:readline';
 import type { Apprunner } from '../apprunner/apprunner.js';
 import type { RunSpec } from '../apprunner/types.js';
 import type { DeployOutput } from './deploy-output.js';
-import { deprioritize } from './deploy-priority.js';
 
-/** Runs one build or release step through Apprunner, streaming its output; rejects on a non-zero exit. */
+/** Runs one build or release step through Apprunner, below serving traffic, streaming its output; rejects on a non-zero exit. */
 export function runStep(apprunner: Apprunner, spec: RunSpec, out: DeployOutput, label: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = apprunner.spawn(spec);
-    deprioritize(child.pid);
+    const child = apprunner.spawn({ ...spec, background: true });
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) readline.createInterface({ input: stream }).on('line', (l) => out.line(l));
     }

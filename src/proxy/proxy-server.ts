@@ -27,6 +27,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const routes: RouteControl = {
     setHosts: (app, hosts) => table.setHosts(app, hosts),
     setBackends: (app, ports) => table.setBackends(app, ports),
+    shiftBackends: (app, ports, ms) => table.shiftBackends(app, ports, ms),
     removeApp: (app) => table.removeApp(app),
     drain: (port, timeoutMs) => loads.drain(port, timeoutMs),
   };
@@ -106,6 +107,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       for (const socket of connections) socket.destroy();
       wsForwarder.close();
       httpForwarder.close();
+      table.close();
     }));
 
   return { port: (server.address() as AddressInfo).port, routes, close };

@@ -22,6 +22,12 @@ export interface RouteControl {
    * process: the proxy answers 503 at once.
    */
   setBackends(app: string, ports: readonly number[]): void;
+  /**
+   * The same, gradually over ms when the app is busy (slow start): a share of
+   * requests rising from 0 to 1 goes to the new ports, the rest to the previous
+   * ones. Resolves once the previous ports get no new requests (drain them then).
+   */
+  shiftBackends(app: string, ports: readonly number[], ms: number): Promise<void>;
   removeApp(app: string): void;
   /**
    * Resolves once no request or WebSocket is open to port (it no longer gets new

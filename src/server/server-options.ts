@@ -13,6 +13,7 @@ export interface ServerOptions {
   keep: number;
   drainTimeoutMs: number;
   bootTimeoutMs: number;
+  slowStartMs: number;
 }
 
 /** Each option: flag, environment variable, default. Port 0 picks a free port; "off" disables a listener. */
@@ -29,6 +30,7 @@ const SPEC = {
   keep: ['--keep', 'PLATFORMX_KEEP', '5'],
   drainTimeout: ['--drain-timeout', 'PLATFORMX_DRAIN_TIMEOUT', '30'],
   bootTimeout: ['--boot-timeout', 'PLATFORMX_BOOT_TIMEOUT', '60'],
+  slowStart: ['--slow-start', 'PLATFORMX_SLOW_START', '2'],
 } as const;
 
 export const SERVER_USAGE = `platformx server ${Object.values(SPEC).map(([flag, , def]) => `[${flag} ${def || '…'}]`).join(' ')}`;
@@ -42,9 +44,11 @@ function port(name: string, text: string, allowOff: boolean): number | null {
   return n;
 }
 
-function seconds(name: string, text: string): number {
+function seconds(name: string, text: string, allowZero = false): number {
   const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0) throw new UserError(`${name} must be a number of seconds, not '${text}'`);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0 || (n === 0 && !allowZero)) {
+    throw new UserError(`${name} must be a number of seconds${allowZero ? ' (0 or more)' : ''}, not '${text}'`);
+  }
   return n * 1000;
 }
 
@@ -76,5 +80,6 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     keep,
     drainTimeoutMs: seconds('--drain-timeout', raw.drainTimeout!),
     bootTimeoutMs: seconds('--boot-timeout', raw.bootTimeout!),
+    slowStartMs: seconds('--slow-start', raw.slowStart!, true),
   };
 }

@@ -61,7 +61,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   const maestro = new Maestro({
     store, paths, routes: proxy.routes, apprunner, logs,
     baseDomain: opts.baseDomain, keepBuilds: opts.keep,
-    drainTimeoutMs: opts.drainTimeoutMs, bootTimeoutMs: opts.bootTimeoutMs,
+    drainTimeoutMs: opts.drainTimeoutMs, bootTimeoutMs: opts.bootTimeoutMs, slowStartMs: opts.slowStartMs,
   });
   const sessions = new PushSessions();
   const pushes = new PushDeploys(maestro, sessions, paths);
@@ -83,7 +83,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
 
   for (const app of maestro.apps.list()) installHooks(paths.repo(app.name), paths.controlSocket);
   const control = await startControlServer(paths.controlSocket, dispatch, pushes);
-  const gitHttp = await startGitHttpServer({ host: opts.host, port: opts.gitHttpPort, apps: maestro.apps, paths, sessions });
+  const gitHttp = await startGitHttpServer({ host: opts.host, port: opts.gitHttpPort, apps: maestro.apps, paths, sessions, priority: apprunner });
   info.gitHttpPort = gitHttp.port;
 
   const legacy = await startLegacyEndpoints({
@@ -96,7 +96,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   if (opts.sshPort !== null) {
     ssh = await startSshServer({
       host: opts.host, port: opts.sshPort, hostKeyPath: paths.hostKey, store, dispatch,
-      pushSessions: sessions, repoPath: (app) => paths.repo(app), log: (line) => log(`ssh: ${line}`),
+      pushSessions: sessions, priority: apprunner, repoPath: (app) => paths.repo(app), log: (line) => log(`ssh: ${line}`),
       onRsync: legacy.onRsync, onTcpForward: legacy.onTcpForward,
     });
     info.sshPort = ssh.port;
@@ -111,6 +111,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     (stopping ??= (async () => {
       await Promise.all([closeServer(control), closeServer(gitHttp.server), ssh?.close(), legacy.close()]);
       await maestro.stopAll();
+      apprunner.close();
       await proxy.close();
       logs.closeAll();
       fs.rmSync(paths.controlSocket, { force: true });

@@ -3,7 +3,7 @@
 // shell string, and a push is registered by pid so the hooks are attributed to
 // the key that authenticated.
 import { spawn } from 'node:child_process';
-import { deprioritize } from '../maestro/deploy-priority.js';
+import type { DeployPriority } from '../apprunner/deploy-priority.js';
 import os from 'node:os';
 import type { PushSessions } from '../git/push-sessions.js';
 import type { ExecChannel } from './channel-end.js';
@@ -18,6 +18,7 @@ export interface GitServiceRun {
   by: string;
   exec: ExecChannel;
   pushSessions: PushSessions;
+  priority: DeployPriority;
   /** GIT_PROTOCOL the client sent (checked by the caller), passed to git as sshd would with AcceptEnv. */
   gitProtocol?: string;
 }
@@ -38,7 +39,7 @@ export function runGitService(o: GitServiceRun): Promise<number> {
     };
     if (child.pid !== undefined && o.service === 'git-receive-pack') {
       o.pushSessions.register(child.pid, { app: o.app, by: o.by, protocol: 'ssh' });
-      deprioritize(child.pid);
+      o.priority.background(child.pid);
     }
     child.once('error', (err) => {
       exec.stderr(`platformx: cannot start ${o.service}: ${err.message}\n`);

@@ -15,6 +15,7 @@ import { execChannel, refuse, type ExecChannel } from './channel-end.js';
 import { runDispatchedCommand } from './command-runner.js';
 import { ConnectionCounter, DEFAULT_SSH_LIMITS, normalizeIp, type SshLimits } from './connection-limits.js';
 import { parseExecRequest } from './exec-request.js';
+import type { DeployPriority } from '../apprunner/deploy-priority.js';
 import { runGitService } from './git-service.js';
 import { loadOrCreateHostKey } from './host-key.js';
 import { callerOf, checkPublicKey, recordKeyUse } from './key-auth.js';
@@ -31,6 +32,8 @@ export interface SshServerOptions {
   store: StateStore;
   dispatch: Dispatch;
   pushSessions: PushSessions;
+  /** Pushes (receive-pack and its hooks) run below serving traffic. */
+  priority: DeployPriority;
   /** Absolute path of an app's bare repository. */
   repoPath: (app: string) => string;
   /** `rsync --server …` execs (legacy uploads); refused when absent. */
@@ -232,7 +235,7 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServerHand
               const repo = reachableRepo(who, req.app);
               if (!repo) return refuse(exec, notFound(req.app));
               log(`key ${who.name} ${req.service === 'git-receive-pack' ? 'pushes to' : 'fetches'} ${req.app}`);
-              return runGitService({ service: req.service, app: req.app, repo, by: who.name, exec, pushSessions: o.pushSessions, gitProtocol });
+              return runGitService({ service: req.service, app: req.app, repo, by: who.name, exec, pushSessions: o.pushSessions, priority: o.priority, gitProtocol });
             }
             case 'command':
               // Only the command name is logged: arguments may hold secrets (config:set).
