@@ -62,12 +62,19 @@ async function must(promise, what) {
 
 /** The real server as a child process, in its own temp data folder. */
 export class BenchServer {
-  static async start() {
-    const data = fs.mkdtempSync(path.join(os.tmpdir(), 'pxbench-data-'));
-    const s = new BenchServer(data);
+  /** `unconfined`: as root, run the server as nobody, so its apps run without the sandbox. */
+  static async start({ unconfined = false } = {}) {
+    const top = fs.mkdtempSync(path.join(os.tmpdir(), 'pxbench-data-'));
+    const data = path.join(top, 'data');
+    const s = new BenchServer(top, data);
     const args = [BIN, 'server', '--data', data, '--host', '127.0.0.1', '--http-port', '0', '--git-http-port', '0',
       '--ssh-port', 'off', '--dnode-port', 'off', '--drain-timeout', '5'];
-    s.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let argv = [process.execPath, ...args];
+    if (unconfined && process.getuid?.() === 0) {
+      fs.chmodSync(top, 0o777);
+      argv = ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups', '--', ...argv];
+    }
+    s.child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: top } });
     s.child.stdout.on('data', (d) => (s.output += d));
     s.child.stderr.on('data', (d) => (s.output += d));
     const deadline = Date.now() + 60_000;
@@ -80,7 +87,8 @@ export class BenchServer {
     return s;
   }
 
-  constructor(data) {
+  constructor(top, data) {
+    this.top = top;
     this.data = data;
     this.output = '';
     this.child = null;
@@ -115,7 +123,7 @@ export class BenchServer {
       await exited;
       clearTimeout(t);
     }
-    fs.rmSync(this.data, { recursive: true, force: true });
+    fs.rmSync(this.top, { recursive: true, force: true });
   }
 }
 

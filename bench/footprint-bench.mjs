@@ -7,8 +7,19 @@ import { AppTree, BenchServer, descendants, plainApp, processTable, rss, sleep }
 
 const SETTLE_MS = 3000;
 
+/** Both ways the server runs apps: sandboxed (as root with bubblewrap) and unconfined. */
 export async function runFootprint({ apps = 20, log = () => {} } = {}) {
-  const server = await BenchServer.start();
+  const result = await measure({ apps, log, unconfined: false });
+  if (result.isolation === 'sandbox') {
+    log('again with the server as nobody, so its apps run unconfined:');
+    const plain = await measure({ apps, log, unconfined: true });
+    result.unconfined = { ...plain, perApp: undefined };
+  }
+  return result;
+}
+
+async function measure({ apps, log, unconfined }) {
+  const server = await BenchServer.start({ unconfined });
   let tree;
   try {
     await sleep(SETTLE_MS);
@@ -29,23 +40,27 @@ export async function runFootprint({ apps = 20, log = () => {} } = {}) {
     const table = processTable();
     const perApp = [];
     const appPids = new Set();
+    const inAppTrees = new Set();
     for (const name of names) {
       for (const p of await server.ps(name)) {
         if (p.state !== 'up' || !p.pid) throw new Error(`${name} ${p.process} is ${p.state}`);
         appPids.add(p.pid);
         const group = [...table].filter(([, e]) => e.pgid === p.pid).map(([pid]) => pid);
         const members = new Set([...group, ...descendants(table, p.pid)]);
+        for (const m of members) inAppTrees.add(m);
         perApp.push({ app: name, process: p.process, pid: p.pid, command: table.get(p.pid)?.comm ?? '?', extra: members.size - 1 });
       }
     }
     // Anything else the server keeps running (per-app log tailers, supervisors…) shows up as its other descendants.
     const serverChildren = descendants(table, server.pid).filter((pid) => pid !== server.pid);
-    const others = serverChildren.filter((pid) => !appPids.has(pid) && !perApp.some((a) => table.get(pid)?.pgid === a.pid));
+    const others = serverChildren.filter((pid) => !appPids.has(pid) && !inAppTrees.has(pid));
     const extraPerApp = Math.max(...perApp.map((a) => a.extra));
     const wrappers = perApp.filter((a) => a.command !== 'node').length;
-    log(`processes per app beyond the app: max ${extraPerApp}; app pids that are not node itself: ${wrappers}; other server children: ${others.length}`);
+    const isolation = JSON.parse((await server.cli(['apps:info', names[0], '--json'])).stdout).isolation;
+    log(`isolation ${isolation}: processes per app beyond the app: max ${extraPerApp}; app pids that are not node itself: ${wrappers}; other server children: ${others.length}`);
     return {
       apps,
+      isolation,
       serverIdleRssMb: idle.rssMb,
       serverRssMbWithApps: loaded.rssMb,
       serverPeakRssMbWithApps: loaded.peakMb,

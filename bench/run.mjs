@@ -108,6 +108,7 @@ else if (re) {
   rows.push(['3 redeploy', `failed requests over ${re.config.redeploys} redeploys (non-2xx + socket errors)`, `${re.failedRequests} (${re.during.non2xx} + ${re.during.socketErrors}) of ${re.during.total}`, '0', met(re.targetsMet.noFailedRequests)]);
   rows.push(['3 redeploy', 'p99 during redeploys / at rest', `${f(re.p99Ratio, 2)}x (${f(re.during.p99, 1)} / ${f(re.rest.p99, 1)} ms)`, '<= 3x', met(re.targetsMet.p99)]);
   rows.push(['3 redeploy', 'req/s during / at rest', `${f(re.during.rps)} / ${f(re.rest.rps)}`, '', '']);
+  rows.push(['3 redeploy', 'git push under load, median ms (deploy work yields to traffic)', f(re.pushMsMedian), '', '']);
   const c = (x) => (x.coresUsed ? `${f(x.coresUsed.machine, 2)} (server ${f(x.coresUsed.server, 2)})` : '-');
   rows.push(['3 redeploy', 'cores busy during / at rest', `${c(re.during)} / ${c(re.rest)}`, '', '']);
 }
@@ -117,7 +118,12 @@ if (fp?.error) note('4 footprint', `failed: ${fp.error}`);
 else if (fp) {
   rows.push(['4 footprint', 'server RSS idle, 0 apps', `${f(fp.serverIdleRssMb, 1)} MB`, '', '']);
   rows.push(['4 footprint', `server RSS with ${fp.apps} running apps`, `${f(fp.serverRssMbWithApps, 1)} MB (peak ${f(fp.serverPeakRssMbWithApps, 1)})`, '<= 120 MB', met(fp.targetsMet.rss)]);
-  rows.push(['4 footprint', 'resident processes per app beyond the app', `${fp.extraProcessesPerApp} (other server children: ${fp.otherServerChildren})`, '0', met(fp.targetsMet.noWrapper)]);
+  rows.push(['4 footprint', `resident processes per app beyond the app (${fp.isolation})`, `${fp.extraProcessesPerApp} (other server children: ${fp.otherServerChildren})`, '0', met(fp.targetsMet.noWrapper)]);
+  const un = fp.unconfined;
+  if (un && !un.error) {
+    rows.push(['4 footprint', `unconfined (server as nobody): RSS with ${un.apps} apps; processes per app beyond the app`,
+      `${f(un.serverRssMbWithApps, 1)} MB; ${un.extraProcessesPerApp} (other server children: ${un.otherServerChildren})`, '0', met(un.targetsMet.noWrapper)]);
+  }
 }
 
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
