@@ -93,10 +93,12 @@ else if (dep) {
   const steps = (s) => STEPS.map((k) => `${k} ${f(s.steps[k])}`).join(' · ');
   rows.push(['2 deploy', 'no dependencies: push-to-live median ms', `${f(dep.noDependencies.medianMs)} (${f(dep.noDependencies.minMs)}–${f(dep.noDependencies.maxMs)})`, '<= 1500', met(dep.targetsMet.noDependencies)]);
   rows.push(['2 deploy', '  steps, median ms', steps(dep.noDependencies), '', '']);
+  rows.push(['2 deploy', '  git push returns (all traffic moved; slow start when polled >= 50/s), median ms', f(dep.noDependencies.pushMedianMs), '', '']);
   const cpu = dep.noDependencies.cpuPerDeploy;
   if (cpu) rows.push(['2 deploy', '  CPU per deploy, ms', `server ${f(cpu.serverMs)} · its children ${f(cpu.serverChildrenMs)} · git client ${f(cpu.gitClientMs)}`, '', '']);
   rows.push(['2 deploy', 'Express, npm ci on warm cache: median ms', `${f(dep.expressNpmCi.medianMs)} (${f(dep.expressNpmCi.minMs)}–${f(dep.expressNpmCi.maxMs)})`, '<= 4000', met(dep.targetsMet.express)]);
   rows.push(['2 deploy', '  steps, median ms', steps(dep.expressNpmCi), '', '']);
+  rows.push(['2 deploy', '  git push returns, median ms', f(dep.expressNpmCi.pushMedianMs), '', '']);
   rows.push(['2 deploy', 'Express, code change (node_modules reused): median ms', `${f(dep.expressCodeChange.medianMs)} (${f(dep.expressCodeChange.minMs)}–${f(dep.expressCodeChange.maxMs)})`, '', '']);
   rows.push(['2 deploy', '  steps, median ms', steps(dep.expressCodeChange), '', '']);
   rows.push(['2 deploy', 'Express, first deploy (cold npm cache) ms', f(dep.expressNpmCi.coldCacheMs), '', '']);

@@ -51,13 +51,15 @@ function setCpuPriority(dir: string, background: boolean): void {
 }
 
 /**
- * Cgroups (v1) for memory and process count, one group per app process or build
+ * Cgroups (v1) for memory, process count and CPU priority, one group per app process or build
  * step, below the server's own cgroup in each controller: a memory hog meets the
  * kernel's OOM killer in its own group, a fork bomb meets pids.max, and nothing
  * else on the machine notices. Per process, not per app, like a dyno: a build or
  * the new release during a switch-over never shares (and so never squeezes) the
  * budget of the release that serves, and a lowered limit never has to shrink a
- * running group. Each group is removed when its process exits.
+ * running group. Each group is removed when its process exits. The cpu group of
+ * a build step, or of a new release until it serves, is in the background (see
+ * setCpuPriority), so deploys take spare CPU rather than the serving apps'.
  */
 export class CgroupLimits {
   private readonly memory = controllerDir('memory');
@@ -88,7 +90,7 @@ export class CgroupLimits {
     const parts = [
       this.memory ? 'memory cgroup' : 'no memory cgroup (address-space limit instead)',
       this.pids ? 'pids cgroup' : 'no pids cgroup (RLIMIT_NPROC instead)',
-      this.cpu ? 'deploys in background cpu cgroups' : 'deploys niced (no cpu cgroup)',
+      this.deployCpu ? 'deploys in background (SCHED_IDLE) cpu cgroups' : 'deploys niced (no cpu cgroup)',
     ];
     return parts.join(', ');
   }
@@ -125,7 +127,11 @@ export class CgroupLimits {
       procs: [],
       dirs,
       foreground: () => {
-        if (cpuDir) setCpuPriority(cpuDir, false);
+        try {
+          if (cpuDir) setCpuPriority(cpuDir, false);
+        } catch {
+          /* the process has exited and its group is gone */
+        }
       },
       remove: () => removeDirs(dirs),
     };
