@@ -178,6 +178,39 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/**
+ * Keep-alive GETs of host from `workers` loops until stop(); each answer is
+ * noted with the time its request started (performance.now()) and the backend's name.
+ */
+function traffic(host: string, workers: number) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: workers });
+  const failures: string[] = [];
+  const answers: { at: number; name: string }[] = [];
+  let running = true;
+  const loop = async () => {
+    while (running) {
+      const at = performance.now();
+      try {
+        const r = await request(proxy.port, host, '/', { agent });
+        if (r.status !== 200) failures.push(`${r.status} ${r.body}`);
+        else answers.push({ at, name: json(r).name as string });
+      } catch (err) {
+        failures.push(String(err));
+      }
+    }
+  };
+  const loops = Array.from({ length: workers }, loop);
+  return {
+    failures,
+    answers,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      agent.destroy();
+    },
+  };
+}
+
 let proxy: Awaited<ReturnType<typeof startProxy>>;
 let routes: RouteControl;
 const access: AccessEntry[] = [];
@@ -372,36 +405,13 @@ describe('switching backends', () => {
     const newB = await up('new');
     routes.setHosts('live', ['live.example.com']);
     routes.setBackends('live', [oldB.port]);
-
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
-    const failures: string[] = [];
-    const seen = { old: 0, new: 0 };
-    let afterSwitch = false;
-    let oldAfterSwitch = 0;
-    let running = true;
-    const worker = async () => {
-      while (running) {
-        const startedAfterSwitch = afterSwitch;
-        try {
-          const r = await request(proxy.port, 'live.example.com', '/', { agent });
-          if (r.status !== 200) failures.push(`${r.status} ${r.body}`);
-          else {
-            const name = json(r).name as 'old' | 'new';
-            seen[name]++;
-            if (startedAfterSwitch && name === 'old') oldAfterSwitch++;
-          }
-        } catch (err) {
-          failures.push(String(err));
-        }
-      }
-    };
-    const workers = Array.from({ length: 6 }, worker);
+    const load = traffic('live.example.com', 6);
     await new Promise((r) => setTimeout(r, 150));
 
     const slow = request(proxy.port, 'live.example.com', '/slow', { agent: false });
     await new Promise((r) => setTimeout(r, 50));
     routes.setBackends('live', [newB.port]);
-    afterSwitch = true;
+    const switchedAt = performance.now();
     expect(oldB.slowAnswered()).toBe(0);
     const left = await routes.drain(oldB.port, 5000);
     expect(left).toBe(0);
@@ -411,14 +421,12 @@ describe('switching backends', () => {
     // Retire the old process as Maestro would, while traffic keeps flowing.
     await oldB.close();
     await new Promise((r) => setTimeout(r, 200));
-    running = false;
-    await Promise.all(workers);
-    agent.destroy();
+    await load.stop();
 
-    expect(failures).toEqual([]);
-    expect(seen.old).toBeGreaterThan(0);
-    expect(seen.new).toBeGreaterThan(0);
-    expect(oldAfterSwitch).toBe(0);
+    expect(load.failures).toEqual([]);
+    expect(load.answers.filter((a) => a.name === 'old').length).toBeGreaterThan(0);
+    expect(load.answers.filter((a) => a.name === 'new').length).toBeGreaterThan(0);
+    expect(load.answers.filter((a) => a.at >= switchedAt && a.name === 'old')).toEqual([]);
   });
 
   it('moves a busy app to new backends gradually (slow start), each request to one of them; a quiet app at once', async () => {
@@ -426,41 +434,22 @@ describe('switching backends', () => {
     const newB = await up('ramp-new');
     routes.setHosts('ramp', ['ramp.example.com']);
     routes.setBackends('ramp', [oldB.port]);
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 6 });
-    const failures: string[] = [];
-    // [ms since the shift began (negative before), backend name] per answered request, by start time.
-    const answers: [number, string][] = [];
-    let shiftAt = Infinity;
-    let running = true;
-    const worker = async () => {
-      while (running) {
-        const startedAt = performance.now() - shiftAt;
-        try {
-          const r = await request(proxy.port, 'ramp.example.com', '/', { agent });
-          if (r.status !== 200) failures.push(`${r.status} ${r.body}`);
-          else answers.push([startedAt, json(r).name as string]);
-        } catch (err) {
-          failures.push(String(err));
-        }
-      }
-    };
-    const workers = Array.from({ length: 6 }, worker);
+    const load = traffic('ramp.example.com', 6);
     // Long enough for the proxy to have counted a busy second.
     await new Promise((r) => setTimeout(r, 1300));
-    shiftAt = performance.now();
+    const shiftAt = performance.now();
     await routes.shiftBackends('ramp', [newB.port], 1000);
     const shiftMs = performance.now() - shiftAt;
     expect(await routes.drain(oldB.port, 5000)).toBe(0);
     await oldB.close();
     await new Promise((r) => setTimeout(r, 200));
-    running = false;
-    await Promise.all(workers);
-    agent.destroy();
+    await load.stop();
 
-    expect(failures).toEqual([]);
+    expect(load.failures).toEqual([]);
     expect(shiftMs).toBeGreaterThanOrEqual(990);
+    // Share of answers from the new backend among requests started in [from, to) ms after the shift began.
     const share = (from: number, to: number) => {
-      const names = answers.filter(([t]) => t >= from && t < to).map(([, n]) => n);
+      const names = load.answers.filter((a) => a.at - shiftAt >= from && a.at - shiftAt < to).map((a) => a.name);
       expect(names.length).toBeGreaterThan(20);
       return names.filter((n) => n === 'ramp-new').length / names.length;
     };
