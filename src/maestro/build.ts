@@ -23,7 +23,7 @@ export interface BuildContext {
  * does: npm ci with a lockfile, npm install without one, nothing without
  * dependencies; `npm run build` when defined; dev dependencies pruned.
  * Resolves true when the server itself wrote into the release (a reused
- * node_modules), which the app's user must then be given.
+ * node_modules, the install stamp), which the app's user must then be given.
  */
 export async function buildRelease(ctx: BuildContext): Promise<boolean> {
   const { dir, out } = ctx;
@@ -47,7 +47,10 @@ export async function buildRelease(ctx: BuildContext): Promise<boolean> {
     } else if (hasLock) {
       out.step('Installing dependencies (npm ci)');
       await npm(['ci', ...omitDev], 'npm ci', false);
-      if (key) stampInstall(dir, key);
+      if (key) {
+        stampInstall(dir, key);
+        serverWrote = true;
+      }
     } else {
       out.step('Installing dependencies (npm install, no lockfile)');
       await npm(['install', ...omitDev], 'npm install', false);
