@@ -159,21 +159,27 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServerHand
       updateIdle();
     });
 
-    client.on('session', (accept, reject) => {
-      if (!caller || channels >= limits.maxChannelsPerConnection) return reject();
-      const who = caller;
+    /** Counts a channel until the returned release() runs (once), which the connection's end also runs. */
+    const openChannel = (onRelease?: () => void) => {
       channels++;
-      const session: Session = accept();
-      const sessionAbort = new AbortController();
       let released = false;
       const release = () => {
         if (released) return;
         released = true;
         channels--;
         connAbort.signal.removeEventListener('abort', release);
-        sessionAbort.abort();
+        onRelease?.();
       };
       connAbort.signal.addEventListener('abort', release, { once: true });
+      return release;
+    };
+
+    client.on('session', (accept, reject) => {
+      if (!caller || channels >= limits.maxChannelsPerConnection) return reject();
+      const who = caller;
+      const sessionAbort = new AbortController();
+      const release = openChannel(() => sessionAbort.abort());
+      const session: Session = accept();
       session.on('close', release);
 
       let ptyRequested = false;
@@ -258,16 +264,8 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServerHand
 
     client.on('tcpip', (accept, reject, info) => {
       if (!caller || !o.onTcpForward || channels >= limits.maxChannelsPerConnection) return reject();
-      channels++;
       let decided = false;
-      let released = false;
-      const release = () => {
-        if (released) return;
-        released = true;
-        channels--;
-        connAbort.signal.removeEventListener('abort', release);
-      };
-      connAbort.signal.addEventListener('abort', release, { once: true });
+      const release = openChannel();
       try {
         o.onTcpForward(
           { caller, destHost: info.destIP, destPort: info.destPort, srcHost: info.srcIP, srcPort: info.srcPort },
