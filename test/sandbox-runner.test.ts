@@ -3,6 +3,7 @@
 // Maestro spawns them. As root (here and in CI) every confinement is checked; without
 // root only the 'none' path can be, and is.
 import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -193,9 +194,24 @@ describe.runIf(isRoot)('the sandbox runner, as root', () => {
     });
   });
 
-  afterAll(() => {
-    for (const c of live) if (c.exitCode === null && c.signalCode === null && c.pid) runner.signal(c.pid, 'SIGKILL');
+  afterAll(async () => {
+    const running = live.filter((c) => c.exitCode === null && c.signalCode === null && c.pid);
+    const exited = running.map((c) => new Promise((r) => c.once('exit', r)));
+    for (const c of running) runner.signal(c.pid!, 'SIGKILL');
+    await Promise.all(exited);
+    // As the server does when it stops: no cgroup of this runner stays behind.
+    runner.close();
+    const scope = `platformx-${createHash('sha256').update(paths.root).digest('hex').slice(0, 8)}`;
+    const leftovers = () => ['cpu', 'pids'].flatMap((c) => {
+      try {
+        return fs.readdirSync(path.join('/sys/fs/cgroup', c)).filter((n) => n.startsWith(scope));
+      } catch {
+        return [];
+      }
+    });
+    for (let i = 0; i < 50 && leftovers().length; i++) await new Promise((r) => setTimeout(r, 100));
     fs.rmSync(tmp, { recursive: true, force: true });
+    expect(leftovers()).toEqual([]);
   });
 
   it("a hostile app reaches nothing of the victim's or the platform's, sees only its own processes, and has no privileges", async () => {

@@ -178,7 +178,9 @@ export class CgroupLimits {
 
   /** The server stops: its deploy group goes once the last deploy helper has. */
   close(): void {
-    if (this.deployCpu) removeDirs([this.deployCpu]);
+    // With the apps stopped, every group of this server empties: its deploy group, and any
+    // process's group whose own removal gave up while the process was slow to die.
+    removeDirs(this.groups(`platformx-${this.scope}`));
   }
 
   /** Removes whatever empty groups of `app` are left (app destroyed). */
@@ -188,22 +190,27 @@ export class CgroupLimits {
 
   /** rmdir only succeeds on a group with no process left, so a live one is never touched. */
   private sweep(prefix: string): void {
-    for (const base of [this.memory, this.pids, this.cpu]) {
-      if (!base) continue;
-      let names: string[] = [];
+    for (const dir of this.groups(prefix)) {
       try {
-        names = fs.readdirSync(base).filter((n) => n.startsWith(prefix));
+        fs.rmdirSync(dir);
       } catch {
-        continue;
-      }
-      for (const n of names) {
-        try {
-          fs.rmdirSync(path.join(base, n));
-        } catch {
-          /* still in use */
-        }
+        /* still in use */
       }
     }
+  }
+
+  /** This server's groups whose names start with prefix, in every controller. */
+  private groups(prefix: string): string[] {
+    const found: string[] = [];
+    for (const base of [this.memory, this.pids, this.cpu]) {
+      if (!base) continue;
+      try {
+        for (const n of fs.readdirSync(base)) if (n.startsWith(prefix)) found.push(path.join(base, n));
+      } catch {
+        /* the controller went away */
+      }
+    }
+    return found;
   }
 }
 
