@@ -42,6 +42,8 @@ export interface FleetPlan {
 export class RestartPipeline {
   /** The fleet that serves each app. */
   private readonly live = new Map<string, Fleet>();
+  /** The fleet each app's traffic is moving away from, during a slow start. */
+  private readonly leaving = new Map<string, Fleet>();
 
   constructor(private readonly deps: PipelineDeps) {}
 
@@ -96,7 +98,12 @@ export class RestartPipeline {
   async promote(fleet: Fleet): Promise<Fleet | undefined> {
     const previous = this.live.get(fleet.app);
     this.live.set(fleet.app, fleet);
-    await this.deps.routes.shiftBackends(fleet.app, fleet.webPorts(), this.deps.slowStartMs);
+    if (previous) this.leaving.set(fleet.app, previous);
+    try {
+      await this.deps.routes.shiftBackends(fleet.app, fleet.webPorts(), this.deps.slowStartMs);
+    } finally {
+      if (this.leaving.get(fleet.app) === previous) this.leaving.delete(fleet.app);
+    }
     return previous;
   }
 
@@ -115,7 +122,10 @@ export class RestartPipeline {
   }
 
   private reroute(fleet: Fleet): void {
-    if (this.live.get(fleet.app) === fleet) this.deps.routes.setBackends(fleet.app, fleet.webPorts());
+    const live = this.live.get(fleet.app);
+    if (live === fleet) this.deps.routes.setBackends(fleet.app, fleet.webPorts());
+    // A process of the release being moved away from went down: the new one takes everything now.
+    else if (live && this.leaving.get(fleet.app) === fleet) this.deps.routes.setBackends(fleet.app, live.webPorts());
   }
 
   all(): Fleet[] {
