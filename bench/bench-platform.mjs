@@ -310,6 +310,15 @@ export function machineBusyMs() {
 }
 
 /** VmRSS and VmHWM (peak) of a process, in MB. */
+/** Proportional set size of a process in MB (shared pages split among their users), or 0 once it is gone. */
+export function pssMb(pid) {
+  try {
+    return Number(/^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
 export function rss(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);

@@ -3,7 +3,7 @@
 // itself (a wrapper shell, npm, a supervisor…), from /proc.
 //
 //   npx tsc -p . && node bench/footprint-bench.mjs [--apps 20]
-import { AppTree, BenchServer, descendants, plainApp, processTable, rss, sleep } from './bench-platform.mjs';
+import { AppTree, BenchServer, descendants, plainApp, processTable, pssMb, rss, sleep } from './bench-platform.mjs';
 
 const SETTLE_MS = 3000;
 
@@ -48,7 +48,9 @@ async function measure({ apps, log, unconfined }) {
         const group = [...table].filter(([, e]) => e.pgid === p.pid).map(([pid]) => pid);
         const members = new Set([...group, ...descendants(table, p.pid)]);
         for (const m of members) inAppTrees.add(m);
-        perApp.push({ app: name, process: p.process, pid: p.pid, command: table.get(p.pid)?.comm ?? '?', extra: members.size - 1 });
+        // What the processes other than the app's node cost, in proportional set size.
+        const wrappersPss = [...members].filter((pid) => table.get(pid)?.comm !== 'node').reduce((mb, pid) => mb + pssMb(pid), 0);
+        perApp.push({ app: name, process: p.process, pid: p.pid, command: table.get(p.pid)?.comm ?? '?', extra: members.size - 1, wrappersPss });
       }
     }
     // Anything else the server keeps running (per-app log tailers, supervisors…) shows up as its other descendants.
@@ -56,8 +58,9 @@ async function measure({ apps, log, unconfined }) {
     const others = serverChildren.filter((pid) => !appPids.has(pid) && !inAppTrees.has(pid));
     const extraPerApp = Math.max(...perApp.map((a) => a.extra));
     const wrappers = perApp.filter((a) => a.command !== 'node').length;
+    const wrapperPssMb = Math.max(...perApp.map((a) => a.wrappersPss));
     const isolation = JSON.parse((await server.cli(['apps:info', names[0], '--json'])).stdout).isolation;
-    log(`isolation ${isolation}: processes per app beyond the app: max ${extraPerApp}; app pids that are not node itself: ${wrappers}; other server children: ${others.length}`);
+    log(`isolation ${isolation}: processes per app beyond the app: max ${extraPerApp} (${wrapperPssMb.toFixed(2)} MB PSS); app pids that are not node itself: ${wrappers}; other server children: ${others.length}`);
     return {
       apps,
       isolation,
@@ -65,6 +68,7 @@ async function measure({ apps, log, unconfined }) {
       serverRssMbWithApps: loaded.rssMb,
       serverPeakRssMbWithApps: loaded.peakMb,
       extraProcessesPerApp: extraPerApp,
+      wrapperPssMbPerApp: wrapperPssMb,
       appPidsNotNode: wrappers,
       otherServerChildren: others.length,
       perApp,
