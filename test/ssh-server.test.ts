@@ -17,24 +17,11 @@ import { niceDeployPriority } from '../src/apprunner/deploy-priority.js';
 import { startSshServer, type SshServerHandle, type SshServerOptions } from '../src/ssh/ssh-server.js';
 import { StateStore } from '../src/state/store.js';
 import { DEFAULT_LIMITS, type AppRecord } from '../src/state/types.js';
+import { run as runCommand } from './support/platform.js';
 
-interface RunResult { code: number; stdout: string; stderr: string }
-
-function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-    });
-    child.stdin.end(opts.input ?? '');
-  });
+/** Runs a command with the clean client environment below unless given another; 20 s at most. */
+function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}) {
+  return runCommand(cmd, args, { env: cleanEnv(), timeoutMs: 20_000, ...opts });
 }
 
 /** No agent, a fixed HOME: the client uses only the key we give it. */
