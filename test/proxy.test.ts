@@ -438,7 +438,9 @@ describe('switching backends', () => {
     // Long enough for the proxy to have counted a busy second.
     await new Promise((r) => setTimeout(r, 1300));
     const shiftAt = performance.now();
-    await routes.shiftBackends('ramp', [newB.port], 1000);
+    const shift = routes.shiftBackends('ramp', [newB.port], 1000);
+    expect(shift.gradual).toBe(true);
+    await shift.done;
     const shiftMs = performance.now() - shiftAt;
     expect(await routes.drain(oldB.port, 5000)).toBe(0);
     await oldB.close();
@@ -464,7 +466,9 @@ describe('switching backends', () => {
     routes.setHosts('quiet', ['quiet.example.com']);
     routes.setBackends('quiet', [quietOld.port]);
     const t0 = performance.now();
-    await routes.shiftBackends('quiet', [quietNew.port], 5000);
+    const quiet = routes.shiftBackends('quiet', [quietNew.port], 5000);
+    expect(quiet.gradual).toBe(false);
+    await quiet.done;
     expect(performance.now() - t0).toBeLessThan(1000);
     expect(json(await request(proxy.port, 'quiet.example.com', '/')).name).toBe('quiet-new');
   });

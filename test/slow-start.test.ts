@@ -56,6 +56,7 @@ describe('slow start', () => {
     await traffic.stop();
 
     expect(push.code, push.stderr).toBe(0);
+    expect(push.stderr).toContain(`Moving traffic to v2 over ${SLOW_START_S} s (slow start: the app is busy)`);
     expect(push.stderr).toContain('Released v2');
     expect(pushMs).toBeGreaterThanOrEqual(SLOW_START_S * 1000);
     expect(traffic.failures).toEqual([]);

@@ -154,10 +154,10 @@ export class Maestro {
 
   /** Switches traffic to a prepared release and retires the one it replaces. */
   async promote(p: PreparedRelease, sinks: ((line: string) => void)[]): Promise<void> {
-    const previous = await this.pipeline.promote(p.fleet);
+    const out = this.output(p.app, p.version, sinks);
+    const previous = await this.pipeline.promote(p.fleet, slowStartStep(out, `v${p.version}`));
     this.releases.succeed(p.app, p.version);
     const app = this.apps.get(p.app);
-    const out = this.output(p.app, p.version, sinks);
     out.step(`Released v${p.version}: http://${this.apps.hosts(app)[0]}/`);
     out.close();
     if (previous) {
@@ -217,7 +217,7 @@ export class Maestro {
       if (!release) throw new UserError(`app '${appName}' has no release yet: push code first`);
       const dir = this.o.paths.build(appName, release.build);
       const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, appName) }, out);
-      const previous = await this.pipeline.promote(fleet);
+      const previous = await this.pipeline.promote(fleet, slowStartStep(out, `v${release.version}`));
       save();
       out.step(`Restarted v${release.version}`);
       if (previous) await this.pipeline.retire(previous);
@@ -348,4 +348,9 @@ export class Maestro {
   repoPath(app: string): string {
     return this.o.paths.repo(app);
   }
+}
+
+/** The deploy output's line for a gradual move, so a push that waits for it says why. */
+function slowStartStep(out: { step(text: string): void }, release: string): (ms: number) => void {
+  return (ms) => out.step(`Moving traffic to ${release} over ${ms / 1000} s (slow start: the app is busy)`);
 }

@@ -94,13 +94,18 @@ export class RestartPipeline {
     }
   }
 
-  /** Step 4: switch the route to the new fleet; resolves, with the fleet it replaced, once that one gets no new requests. */
-  async promote(fleet: Fleet): Promise<Fleet | undefined> {
+  /**
+   * Step 4: switch the route to the new fleet; resolves, with the fleet it replaced,
+   * once that one gets no new requests. onSlowStart hears when the move is gradual.
+   */
+  async promote(fleet: Fleet, onSlowStart?: (ms: number) => void): Promise<Fleet | undefined> {
     const previous = this.live.get(fleet.app);
     this.live.set(fleet.app, fleet);
     if (previous) this.leaving.set(fleet.app, previous);
     try {
-      await this.deps.routes.shiftBackends(fleet.app, fleet.webPorts(), this.deps.slowStartMs);
+      const shift = this.deps.routes.shiftBackends(fleet.app, fleet.webPorts(), this.deps.slowStartMs);
+      if (shift.gradual) onSlowStart?.(this.deps.slowStartMs);
+      await shift.done;
     } finally {
       if (this.leaving.get(fleet.app) === previous) this.leaving.delete(fleet.app);
     }

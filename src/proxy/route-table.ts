@@ -1,4 +1,5 @@
 import type { DrainTracker, PortLoad } from './drain-tracker.js';
+import type { BackendShift } from './types.js';
 
 /** A gradual switch in progress: the share of requests still sent to `from` falls from 1 to 0. */
 interface Shift {
@@ -70,19 +71,20 @@ export class RouteTable {
    * previous ones, so a freshly started process warms up (JIT, caches) on part
    * of the traffic instead of taking all of it cold. Each request still goes
    * wholly to one release. At once when there was nothing before or the app is
-   * quiet. Resolves when the previous ports get no more requests.
+   * quiet.
    */
-  shiftBackends(app: string, ports: readonly number[], ms: number): Promise<void> {
+  shiftBackends(app: string, ports: readonly number[], ms: number): BackendShift {
     const route = this.route(app);
     this.endShift(route);
     if (ms <= 0 || route.backends.length === 0 || route.rate < SLOW_START_MIN_RATE) {
       this.setBackends(app, ports);
-      return Promise.resolve();
+      return { gradual: false, done: Promise.resolve() };
     }
     const from = this.replace(route, ports);
-    return new Promise((done) => {
-      route.shift = { from, next: 0, start: performance.now(), ms, timer: setTimeout(() => this.endShift(route), ms), done };
+    const done = new Promise<void>((resolve) => {
+      route.shift = { from, next: 0, start: performance.now(), ms, timer: setTimeout(() => this.endShift(route), ms), done: resolve };
     });
+    return { gradual: true, done };
   }
 
   removeApp(app: string): void {

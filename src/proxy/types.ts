@@ -24,10 +24,9 @@ export interface RouteControl {
   setBackends(app: string, ports: readonly number[]): void;
   /**
    * The same, gradually over ms when the app is busy (slow start): a share of
-   * requests rising from 0 to 1 goes to the new ports, the rest to the previous
-   * ones. Resolves once the previous ports get no new requests (drain them then).
+   * requests rising from 0 to 1 goes to the new ports, the rest to the previous ones.
    */
-  shiftBackends(app: string, ports: readonly number[], ms: number): Promise<void>;
+  shiftBackends(app: string, ports: readonly number[], ms: number): BackendShift;
   removeApp(app: string): void;
   /**
    * Resolves once no request or WebSocket is open to port (it no longer gets new
@@ -35,6 +34,13 @@ export interface RouteControl {
    * number of connections still open then (they are closed by the caller's SIGTERM).
    */
   drain(port: number, timeoutMs: number): Promise<number>;
+}
+
+export interface BackendShift {
+  /** False when the switch was at once: nothing before, a quiet app, or ms 0. */
+  gradual: boolean;
+  /** Resolves once the previous ports get no new requests (drain them then). */
+  done: Promise<void>;
 }
 
 export interface ProxyOptions {
