@@ -125,7 +125,7 @@ interface Reply {
 
 function request(
   port: number, host: string, path = '/',
-  opts: { agent?: http.Agent; headers?: Record<string, string>; method?: string; body?: string } = {},
+  opts: { agent?: http.Agent | false; headers?: Record<string, string>; method?: string; body?: string } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request(

@@ -4,7 +4,6 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { createDispatcher } from '../src/control/command-table.js';
 import type { Caller, Dispatch } from '../src/control/types.js';
@@ -13,6 +12,7 @@ import { keyCommands } from '../src/ssh/key-commands.js';
 import { parsePublicKey } from '../src/ssh/public-keys.js';
 import { StateStore } from '../src/state/store.js';
 import { DEFAULT_LIMITS } from '../src/state/types.js';
+import { dispatchCaptured } from './support/dispatch.js';
 
 let base = '';
 const keys: Record<string, { priv: string; pub: string; fingerprint: string }> = {};
@@ -82,15 +82,7 @@ describe('keys:* commands', () => {
   let dispatch: Dispatch;
   const LOCAL: Caller = { kind: 'local', name: 'local', admin: true, apps: [] };
 
-  async function cli(argv: string[], stdin?: string, caller: Caller = LOCAL) {
-    let stdout = '';
-    let stderr = '';
-    const code = await dispatch(argv, caller, {
-      stdout: (t) => (stdout += t), stderr: (t) => (stderr += t),
-      stdin: stdin === undefined ? undefined : Readable.from([stdin]), signal: new AbortController().signal,
-    });
-    return { code, stdout, stderr };
-  }
+  const cli = (argv: string[], stdin?: string, caller: Caller = LOCAL) => dispatchCaptured(dispatch, argv, caller, stdin);
 
   beforeEach(() => {
     const file = path.join(fs.mkdtempSync(path.join(base, 'state-')), 'state.json');

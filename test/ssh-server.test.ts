@@ -6,8 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import ssh2 from 'ssh2';
+import ssh2, { type PublicKeyAuthMethod } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createDispatcher, type CommandDef } from '../src/control/command-table.js';
 import type { Caller, Dispatch } from '../src/control/types.js';
@@ -17,7 +16,8 @@ import { niceDeployPriority } from '../src/apprunner/deploy-priority.js';
 import { startSshServer, type SshServerHandle, type SshServerOptions } from '../src/ssh/ssh-server.js';
 import { StateStore } from '../src/state/store.js';
 import { DEFAULT_LIMITS, type AppRecord } from '../src/state/types.js';
-import { run as runCommand } from './support/platform.js';
+import { dispatchCaptured } from './support/dispatch.js';
+import { run as runCommand, type RunResult } from './support/platform.js';
 
 /** Runs a command with the clean client environment below unless given another; 20 s at most. */
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}) {
@@ -26,7 +26,7 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pro
 
 /** No agent, a fixed HOME: the client uses only the key we give it. */
 function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env, HOME: base, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0', ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: base, GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0', ...extra };
   delete env.SSH_AUTH_SOCK;
   return env;
 }
@@ -95,14 +95,8 @@ const appCommands: CommandDef[] = [
 
 let dispatch: Dispatch;
 
-async function localCommand(argv: string[], stdin?: string): Promise<RunResult> {
-  let stdout = '';
-  let stderr = '';
-  const code = await dispatch(argv, LOCAL, {
-    stdout: (t) => (stdout += t), stderr: (t) => (stderr += t),
-    stdin: stdin === undefined ? undefined : Readable.from([stdin]), signal: new AbortController().signal,
-  });
-  return { code, stdout, stderr };
+function localCommand(argv: string[], stdin?: string): Promise<RunResult> {
+  return dispatchCaptured(dispatch, argv, LOCAL, stdin);
 }
 
 function makeKey(name: string, type = 'ed25519', bits?: number): string {
@@ -479,9 +473,10 @@ describe('host key and limits', () => {
       c.on('error', (e) => resolve(e));
       c.on('close', () => resolve(new Error('connection closed')));
       const password = { type: 'password' as const, username: 'git', password: 'guess' };
+      const byKey: PublicKeyAuthMethod = { type: 'publickey', username: 'git', key: fs.readFileSync(keyFile.alice!) };
       c.connect({
         host: '127.0.0.1', port, username: 'git',
-        authHandler: [password, password, password, { type: 'publickey', username: 'git', key: fs.readFileSync(keyFile.alice!) }],
+        authHandler: [password, password, password, byKey],
       });
     });
     try {
