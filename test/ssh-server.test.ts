@@ -12,7 +12,7 @@ import { createDispatcher, type CommandDef } from '../src/control/command-table.
 import type { Caller, Dispatch } from '../src/control/types.js';
 import { PushSessions, type PushSession } from '../src/git/push-sessions.js';
 import { keyCommands } from '../src/ssh/key-commands.js';
-import { niceDeployPriority } from '../src/apprunner/deploy-priority.js';
+import { UnconfinedApprunner } from '../src/apprunner/apprunner.js';
 import { startSshServer, type SshServerHandle, type SshServerOptions } from '../src/ssh/ssh-server.js';
 import { StateStore } from '../src/state/store.js';
 import { DEFAULT_LIMITS, type AppRecord } from '../src/state/types.js';
@@ -158,7 +158,7 @@ beforeAll(async () => {
   dispatch = createDispatcher([...keyCommands(store), ...appCommands]);
   serverOpts = {
     host: '127.0.0.1', port: 0, hostKeyPath: path.join(base, 'ssh_host_ed25519_key'), store, dispatch, pushSessions, repoPath,
-    priority: niceDeployPriority,
+    priority: new UnconfinedApprunner(),
   };
   server = await startServer();
 

@@ -22,6 +22,3 @@ export function niceDown(pid: number | undefined): void {
     /* it already exited: nothing left to slow down */
   }
 }
-
-/** Deploy work on a machine without a writable cpu cgroup: niceness only. */
-export const niceDeployPriority: DeployPriority = { background: niceDown };
