@@ -14,6 +14,8 @@ export interface ServerOptions {
   drainTimeoutMs: number;
   bootTimeoutMs: number;
   slowStartMs: number;
+  /** SIGTERM stops the apps and the data plane too (otherwise they serve on for the next server). */
+  stopApps: boolean;
 }
 
 /** Each option: flag, environment variable, default. Port 0 picks a free port; "off" disables a listener. */
@@ -31,9 +33,13 @@ const SPEC = {
   drainTimeout: ['--drain-timeout', 'PLATFORMX_DRAIN_TIMEOUT', '30'],
   bootTimeout: ['--boot-timeout', 'PLATFORMX_BOOT_TIMEOUT', '60'],
   slowStart: ['--slow-start', 'PLATFORMX_SLOW_START', '2'],
+  stopApps: ['--stop-apps', 'PLATFORMX_STOP_APPS', ''],
 } as const;
 
-export const SERVER_USAGE = `platformx server ${Object.values(SPEC).map(([flag, , def]) => `[${flag} ${def || '…'}]`).join(' ')}`;
+/** Flags that take no value: present means on. */
+const SWITCHES = new Set(['--stop-apps']);
+
+export const SERVER_USAGE = `platformx server ${Object.values(SPEC).map(([flag, , def]) => (SWITCHES.has(flag) ? `[${flag}]` : `[${flag} ${def || '…'}]`)).join(' ')}`;
 
 function port(name: string, text: string, allowOff: boolean): number | null {
   if (allowOff && text === 'off') return null;
@@ -60,7 +66,7 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const entry = Object.entries(SPEC).find(([, [f]]) => f === flag);
     if (!entry) throw new UserError(`unknown server option '${arg}': usage: ${SERVER_USAGE}`);
-    const value = inline ?? argv[++i];
+    const value = SWITCHES.has(flag) ? (inline ?? 'yes') : (inline ?? argv[++i]);
     if (value === undefined) throw new UserError(`${flag} needs a value`);
     raw[entry[0]] = value;
   }
@@ -81,5 +87,6 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     drainTimeoutMs: seconds('--drain-timeout', raw.drainTimeout!),
     bootTimeoutMs: seconds('--boot-timeout', raw.bootTimeout!),
     slowStartMs: seconds('--slow-start', raw.slowStart!, true),
+    stopApps: ['yes', 'true', '1'].includes(raw.stopApps!.toLowerCase()),
   };
 }
