@@ -39,6 +39,8 @@ export class AppRegistry {
     if (this.store.get().apps[name]) throw new UserError(`app '${name}' already exists: pick another name`);
     for (const h of hosts) this.checkHostFree(h, name);
     if (new Set(hosts).size !== hosts.length) throw new UserError('the same domain was given twice');
+    // A destroy cut short by a crash leaves the old app's files: a new app of that name starts clean.
+    fs.rmSync(this.paths.appDir(name), { recursive: true, force: true });
     createBareRepo(this.paths.repo(name), this.paths.controlSocket);
     const app = this.store.update((s) => {
       const record: AppRecord = {
@@ -46,9 +48,7 @@ export class AppRegistry {
         domains: hosts,
         createdAt: new Date().toISOString(),
         tokens: [],
-        releases: [],
         current: null,
-        nextVersion: 1,
         config: {},
         formation: { web: 1 },
         limits: { ...DEFAULT_LIMITS },
@@ -135,10 +135,15 @@ export class AppRegistry {
     if (!app) return undefined;
     const token = findToken(app.tokens, secret);
     if (!token) return undefined;
-    this.store.update((s) => {
-      const t = s.apps[name]?.tokens.find((x) => x.id === token.id);
-      if (t) t.lastUsed = new Date().toISOString();
-    });
+    // Last use is shown to the minute, like SSH keys': at most one state write a minute
+    // per token, and never on the request's own path.
+    const now = Date.now();
+    if (!token.lastUsed || now - Date.parse(token.lastUsed) >= 60_000) {
+      setImmediate(() => this.store.update((s) => {
+        const t = s.apps[name]?.tokens.find((x) => x.id === token.id);
+        if (t) t.lastUsed = new Date(now).toISOString();
+      }));
+    }
     return token;
   }
 }

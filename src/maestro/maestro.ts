@@ -33,6 +33,7 @@ export interface MaestroOptions {
   logs: AppLogs;
   baseDomain: string;
   keepBuilds: number;
+  keepReleases?: number;
   drainTimeoutMs: number;
   bootTimeoutMs: number;
   slowStartMs: number;
@@ -71,7 +72,7 @@ export class Maestro {
 
   constructor(private readonly o: MaestroOptions) {
     this.apps = new AppRegistry(o.store, o.paths, o.routes, o.baseDomain, o.apprunner.isolation === 'sandbox');
-    this.releases = new Releases(o.store, o.paths, o.keepBuilds);
+    this.releases = new Releases(o.store, o.paths, o.keepBuilds, o.keepReleases);
     this.pipeline = new RestartPipeline({
       processes: o.processes,
       ports: new PortAllocator(),
@@ -343,6 +344,7 @@ export class Maestro {
       await this.pipeline.stopApp(appName);
       this.o.logs.drop(appName);
       this.apps.destroy(appName);
+      this.releases.forget(appName);
       this.o.apprunner.forget(appName);
     } finally {
       unlock();
@@ -375,7 +377,7 @@ export class Maestro {
   async rollback(appName: string, version: number | null, by: string, sinks: ((line: string) => void)[]): Promise<number> {
     const app = this.apps.get(appName);
     const target = version === null
-      ? [...app.releases].reverse().find((r) => r.status === 'succeeded' && r.version !== app.current && this.releases.buildExists(appName, r.build) && (app.current === null || r.version < app.current))
+      ? [...this.releases.list(appName)].reverse().find((r) => r.status === 'succeeded' && r.version !== app.current && this.releases.buildExists(appName, r.build) && (app.current === null || r.version < app.current))
       : this.releases.get(app, version);
     if (!target) {
       throw new UserError(version === null ? `app '${appName}' has no earlier good release to roll back to` : `app '${appName}' has no release v${version}: see 'platformx releases ${appName}'`);

@@ -11,6 +11,8 @@ export interface ServerOptions {
   dnodeAllow: string[];
   baseDomain: string;
   keep: number;
+  /** Release records kept per app (older ones go to its archive file). */
+  keepReleases: number;
   drainTimeoutMs: number;
   bootTimeoutMs: number;
   slowStartMs: number;
@@ -30,6 +32,7 @@ const SPEC = {
   dnodeAllow: ['--dnode-allow', 'PLATFORMX_DNODE_ALLOW', ''],
   baseDomain: ['--base-domain', 'PLATFORMX_BASE_DOMAIN', 'localhost'],
   keep: ['--keep', 'PLATFORMX_KEEP', '5'],
+  keepReleases: ['--keep-releases', 'PLATFORMX_KEEP_RELEASES', '100'],
   drainTimeout: ['--drain-timeout', 'PLATFORMX_DRAIN_TIMEOUT', '30'],
   bootTimeout: ['--boot-timeout', 'PLATFORMX_BOOT_TIMEOUT', '60'],
   slowStart: ['--slow-start', 'PLATFORMX_SLOW_START', '2'],
@@ -72,6 +75,10 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
   }
   const keep = Number(raw.keep);
   if (!Number.isInteger(keep) || keep < 1) throw new UserError(`--keep must be a whole number of builds, 1 or more, not '${raw.keep}'`);
+  const keepReleases = Number(raw.keepReleases);
+  if (!Number.isInteger(keepReleases) || keepReleases < keep) {
+    throw new UserError(`--keep-releases must be a whole number of release records, at least --keep (${keep}), not '${raw.keepReleases}'`);
+  }
   if (!/^[a-z0-9.-]+$/i.test(raw.baseDomain!)) throw new UserError(`--base-domain must be a hostname, not '${raw.baseDomain}'`);
   return {
     data: raw.data!,
@@ -84,6 +91,7 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     dnodeAllow: raw.dnodeAllow ? raw.dnodeAllow.split(',').map((s) => s.trim()).filter(Boolean) : [],
     baseDomain: raw.baseDomain!.toLowerCase(),
     keep,
+    keepReleases,
     drainTimeoutMs: seconds('--drain-timeout', raw.drainTimeout!),
     bootTimeoutMs: seconds('--boot-timeout', raw.bootTimeout!),
     slowStartMs: seconds('--slow-start', raw.slowStart!, true),

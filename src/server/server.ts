@@ -73,7 +73,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   }
   const maestro = new Maestro({
     store, paths, routes: dp.routes, apprunner, processes: dp, logs,
-    baseDomain: opts.baseDomain, keepBuilds: opts.keep,
+    baseDomain: opts.baseDomain, keepBuilds: opts.keep, keepReleases: opts.keepReleases,
     drainTimeoutMs: opts.drainTimeoutMs, bootTimeoutMs: opts.bootTimeoutMs, slowStartMs: opts.slowStartMs,
   });
   const sessions = new PushSessions();

@@ -79,6 +79,15 @@ export class Platform {
     this.info = JSON.parse(fs.readFileSync(path.join(this.data, 'server.json'), 'utf8')) as ServerJson;
   }
 
+  /** The app's release records as stored (apps/APP/releases.json), oldest first. */
+  releases(app: string): Array<{ version: number; status: string; commit: string | null; description: string; build: string }> {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.data, 'apps', app, 'releases.json'), 'utf8')).records;
+    } catch {
+      return [];
+    }
+  }
+
   cli(args: string[], input?: string): Promise<RunResult> {
     return run(process.execPath, [BIN, '--data', this.data, ...args], { input });
   }

@@ -16,7 +16,7 @@ export function releaseCommands(s: CommandServices): CommandDef[] {
       name: 'releases', usage: 'releases APP [--json]', summary: "list an app's releases", access: 'app', minArgs: 1, maxArgs: 1, flags: { json: 'bool' },
       run: ({ args, io }) => {
         const app = maestro.apps.get(args.positional[0]!);
-        const rows = [...app.releases].reverse().map((r) => ({
+        const rows = [...maestro.releases.list(app.name)].reverse().map((r) => ({
           version: `v${r.version}`, current: r.version === app.current, source: r.source, commit: r.commit?.slice(0, 7) ?? null,
           description: r.description, by: r.by, status: r.status, createdAt: r.createdAt,
         }));
