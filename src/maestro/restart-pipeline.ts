@@ -83,7 +83,7 @@ export class RestartPipeline {
       out.step(`Starting ${processes.map((p) => p.name).join(', ')} (${processTypes.origin})`);
       await Promise.all(processes.map((p) => p.start(check.bootTimeoutMs)));
       out.step(`Health check: GET ${check.path}${check.content ? ` containing '${check.content}'` : ''}`);
-      await Promise.all(fleet.web().map((p) => checkHealth(p.port!, check, () => p.exitedEarly())));
+      await Promise.all(fleet.web().map((p) => checkHealth(p.port!, check, p)));
       await Promise.all(fleet.web().map((p) => warmUp(p.port!, check.path)));
       for (const p of processes) p.markUp();
       out.line(`healthy on port${fleet.web().length > 1 ? 's' : ''} ${fleet.web().map((p) => p.port).join(', ')}`);
