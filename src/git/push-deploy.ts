@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { crashPoint } from '../crash/crash-point.js';
 import type { Maestro, PreparedRelease } from '../maestro/maestro.js';
 import type { DataPaths } from '../state/paths.js';
 import type { PushSessions } from './push-sessions.js';
@@ -93,6 +94,7 @@ export class PushDeploys {
         commit: deploy.new,
         description: `git push ${deploy.new.slice(0, 7)}`,
         by,
+        ref: { name: deploy.ref, old: deploy.old },
         fill: this.maestro.gitSource(app, deploy.new, gitEnv),
       }, [write]);
       const timer = setTimeout(() => void this.abandon(req.ppid, 'no post-receive arrived'), ABANDON_AFTER_MS);
@@ -108,6 +110,7 @@ export class PushDeploys {
   }
 
   private async postReceive(req: HookRequest, app: string, write: (l: string) => void): Promise<number> {
+    crashPoint('post-receive');
     const p = this.pending.get(req.ppid);
     if (!p || p.prepared.app !== app) return 0;
     this.pending.delete(req.ppid);

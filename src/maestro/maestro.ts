@@ -7,7 +7,8 @@ import type { StateStore } from '../state/store.js';
 import type { AppRecord, Limits } from '../state/types.js';
 import { AppRegistry } from './app-registry.js';
 import { buildRelease } from './build.js';
-import { checkoutCommit } from './checkout.js';
+import { crashPoint } from '../crash/crash-point.js';
+import { checkoutCommit, restoreRef } from './checkout.js';
 import { DeployLocks } from './deploy-lock.js';
 import { DeployOutput } from './deploy-output.js';
 import type { Fleet } from './fleet.js';
@@ -41,8 +42,8 @@ export interface DeployRequest extends Omit<NewRelease, 'build' | 'config'> {
   fill: SourceFiller | null;
   reuseBuild?: string;
   config?: Record<string, string>;
-  /** Runs under the deploy lock right after the switch (e.g. to store the new config). */
-  afterPromote?: () => void;
+  /** What the release makes true once it is live (the new config), written with it in one update. */
+  live?: (app: AppRecord) => void;
 }
 
 /** A release that is built, started and healthy, waiting for its switch. */
@@ -50,6 +51,7 @@ export interface PreparedRelease {
   app: string;
   version: number;
   fleet: Fleet;
+  live?: (app: AppRecord) => void;
 }
 
 /**
@@ -110,8 +112,13 @@ export class Maestro {
       by: req.by,
       config: req.config ?? app.config,
       build: req.fill ? null : (req.reuseBuild ?? null),
+      ref: req.ref,
     });
     const out = this.output(appName, release.version, sinks);
+    if (app.notice) {
+      out.step(`Note: ${app.notice}`);
+      this.o.store.update((s) => void delete s.apps[appName]!.notice);
+    }
     const dir = this.o.paths.build(appName, release.build);
     try {
       const fresh = this.ensureUser(appName);
@@ -140,7 +147,7 @@ export class Maestro {
         }, out, 'the release command');
       }
       const fleet = await this.pipeline.start({ app: fresh, release, releaseDir: dir, processTypes }, out);
-      return { app: appName, version: release.version, fleet };
+      return { app: appName, version: release.version, fleet, live: req.live };
     } catch (err) {
       const why = (err as Error).message;
       out.step(`Deploy failed: ${why}`);
@@ -156,7 +163,8 @@ export class Maestro {
   async promote(p: PreparedRelease, sinks: ((line: string) => void)[]): Promise<void> {
     const out = this.output(p.app, p.version, sinks);
     const previous = await this.pipeline.promote(p.fleet, slowStartStep(out, `v${p.version}`));
-    this.releases.succeed(p.app, p.version);
+    crashPoint('release-switched');
+    this.releases.succeed(p.app, p.version, p.live);
     const app = this.apps.get(p.app);
     out.step(`Released v${p.version}: http://${this.apps.hosts(app)[0]}/`);
     out.close();
@@ -182,7 +190,6 @@ export class Maestro {
     try {
       const prepared = await this.prepare(appName, req, sinks);
       await this.promote(prepared, sinks);
-      req.afterPromote?.();
       return prepared.version;
     } finally {
       unlock();
@@ -231,7 +238,8 @@ export class Maestro {
   async startAll(log: (line: string) => void): Promise<void> {
     const leftovers = this.registry.killLeftovers();
     if (leftovers) log(`stopped ${leftovers} leftover process group(s) of a previous run`);
-    for (const r of this.releases.recover()) log(`release ${r} was interrupted by a server stop: marked failed`);
+    await this.recoverInterrupted(log);
+    let started = 0;
     await Promise.all(
       this.apps.list().map(async (app) => {
         this.o.routes.setHosts(app.name, this.apps.hosts(app));
@@ -245,6 +253,7 @@ export class Maestro {
           const fleet = await this.pipeline.start({ app: fresh, release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name) }, out);
           await this.pipeline.promote(fleet);
           log(`started ${app.name} v${release.version}`);
+          if (started++ === 0) crashPoint('boot-first-app');
         } catch (err) {
           log(`could not start ${app.name} v${release.version}: ${(err as Error).message}`);
           this.o.logs.get(app.name).write('platform[boot]', `could not start v${release.version}: ${(err as Error).message}`);
@@ -253,6 +262,25 @@ export class Maestro {
         }
       }),
     );
+  }
+
+  /**
+   * Releases a crash cut short never went live: they are marked failed, and a
+   * branch their push had already moved is put back to the commit before it, so
+   * the ref never runs ahead of what serves and pushing the same commit again
+   * deploys it. The next deploy of the app says what happened.
+   */
+  private async recoverInterrupted(log: (line: string) => void): Promise<void> {
+    for (const { app, release: r } of this.releases.recover()) {
+      let notice = `v${r.version} (${r.description}) was interrupted by a server stop and never went live`;
+      if (r.ref && r.commit && await restoreRef(this.o.paths.repo(app), r.ref.name, r.ref.old, r.commit)) {
+        const branch = r.ref.name.replace(/^refs\/heads\//, '');
+        notice += `; ${branch} was put back to ${/^0+$/.test(r.ref.old) ? 'no commit' : r.ref.old.slice(0, 7)}: push ${r.commit.slice(0, 7)} again to deploy it`;
+      }
+      log(`${app}: ${notice}`);
+      this.o.logs.get(app).write('platform[boot]', notice);
+      this.o.store.update((s) => void (s.apps[app] && (s.apps[app].notice = notice)));
+    }
   }
 
   async stopAll(): Promise<void> {
@@ -281,17 +309,16 @@ export class Maestro {
     const app = this.apps.get(appName);
     const config = { ...app.config, ...set };
     for (const k of unset) delete config[k];
-    const store = () => this.o.store.update((s) => void (s.apps[appName]!.config = config));
     const current = this.releases.current(app);
     if (!restart || !current) {
-      store();
+      this.o.store.update((s) => void (s.apps[appName]!.config = config));
       return null;
     }
     const keys = [...Object.keys(set).map((k) => `set ${k}`), ...unset.map((k) => `unset ${k}`)].join(', ');
     // The description names keys only: values are secrets and never reach a log.
     return this.deploy(appName, {
       source: 'config', commit: current.commit, description: `config: ${keys}`, by, fill: null,
-      reuseBuild: current.build, config, afterPromote: store,
+      reuseBuild: current.build, config, live: (a) => void (a.config = { ...config }),
     }, sinks);
   }
 
@@ -311,7 +338,7 @@ export class Maestro {
     return this.deploy(appName, {
       source: 'rollback', commit: target.commit, description: `rollback to v${target.version}`, by, fill: null,
       reuseBuild: target.build, config: target.config,
-      afterPromote: () => this.o.store.update((s) => void (s.apps[appName]!.config = { ...target.config })),
+      live: (a) => void (a.config = { ...target.config }),
     }, sinks);
   }
 

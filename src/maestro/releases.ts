@@ -1,4 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
+import { crashPoint } from '../crash/crash-point.js';
 import type { DataPaths } from '../state/paths.js';
 import type { StateStore } from '../state/store.js';
 import type { AppRecord, ReleaseRecord, ReleaseSource } from '../state/types.js';
@@ -12,7 +15,12 @@ export interface NewRelease {
   config: Record<string, string>;
   /** Existing build folder to reuse (config change, rollback); null builds a new one. */
   build: string | null;
+  /** A git push: the branch it moves and the commit it had before, so a crash can put it back. */
+  ref?: { name: string; old: string };
 }
+
+/** Folders of builds being deleted start with this: renamed first, so a build folder is whole or absent. */
+const REMOVING = '.removing-';
 
 /** Release records: numbered vN, created as 'building', then succeeded (and current) or failed. */
 export class Releases {
@@ -33,6 +41,7 @@ export class Releases {
         createdAt: new Date().toISOString(),
         status: 'building',
         config: r.config,
+        ...(r.ref ? { ref: r.ref } : {}),
       };
       a.releases.push(record);
       return record;
@@ -49,18 +58,24 @@ export class Releases {
       }
       return r;
     });
-    if (record && record.build === `v${version}`) this.removeBuild(app, record.build);
+    if (record && ownsBuild(record)) this.removeBuild(app, record.build);
   }
 
-  /** Records the switch: the release is current. Then prunes old builds beyond `keep`. */
-  succeed(app: string, version: number): void {
+  /**
+   * Records the switch: the release is current, and `live` applies what it makes
+   * true (its config) in the same write, so a crash cannot leave one without the
+   * other. Then prunes old builds beyond `keep`.
+   */
+  succeed(app: string, version: number, live?: (a: AppRecord) => void): void {
     this.store.update((s) => {
       const a = s.apps[app];
       const r = a?.releases.find((x) => x.version === version);
       if (!a || !r) return;
       r.status = 'succeeded';
       a.current = version;
+      live?.(a);
     });
+    crashPoint('release-succeeded');
     this.pruneBuilds(app);
   }
 
@@ -78,7 +93,7 @@ export class Releases {
     if (!a) return;
     const builds: string[] = [];
     for (const r of [...a.releases].reverse()) {
-      if (r.status === 'succeeded' && r.build === `v${r.version}` && !builds.includes(r.build)) builds.push(r.build);
+      if (r.status === 'succeeded' && ownsBuild(r) && !builds.includes(r.build)) builds.push(r.build);
     }
     const current = this.current(a)?.build;
     for (const build of builds.slice(this.keep)) {
@@ -90,24 +105,57 @@ export class Releases {
     return fs.existsSync(this.paths.build(app, build));
   }
 
+  /** Renames the build out of the way first: a crash mid-delete leaves no half build under its name. */
   private removeBuild(app: string, build: string): void {
-    fs.rmSync(this.paths.build(app, build), { recursive: true, force: true });
+    const aside = path.join(this.paths.releasesDir(app), `${REMOVING}${build}-${randomBytes(4).toString('hex')}`);
+    try {
+      fs.renameSync(this.paths.build(app, build), aside);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    crashPoint('build-moved-aside');
+    fs.rmSync(aside, { recursive: true, force: true });
   }
 
   /**
-   * After a crash: releases still 'building' never became current; mark them
-   * failed and remove their half-made folders.
+   * After a crash: releases still 'building' never became current; they are marked
+   * failed. Every folder that no release may use is removed again (builds of failed
+   * releases, builds moved aside for deletion, builds beyond `keep`), so a second
+   * crash during recovery leaves nothing behind for good.
    */
-  recover(): string[] {
-    const recovered: string[] = [];
+  recover(): Array<{ app: string; release: ReleaseRecord }> {
+    const interrupted: Array<{ app: string; release: ReleaseRecord }> = [];
     for (const a of Object.values(this.store.get().apps)) {
       for (const r of a.releases) {
         if (r.status === 'building') {
           this.fail(a.name, r.version, 'interrupted by a server stop');
-          recovered.push(`${a.name} v${r.version}`);
+          interrupted.push({ app: a.name, release: { ...r, status: 'failed' } });
         }
       }
+      for (const r of this.store.get().apps[a.name]!.releases) {
+        if (r.status === 'failed' && ownsBuild(r) && this.buildExists(a.name, r.build)) this.removeBuild(a.name, r.build);
+      }
+      this.removeAside(a.name);
+      this.pruneBuilds(a.name);
     }
-    return recovered;
+    return interrupted;
   }
+
+  private removeAside(app: string): void {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(this.paths.releasesDir(app));
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      if (n.startsWith(REMOVING)) fs.rmSync(path.join(this.paths.releasesDir(app), n), { recursive: true, force: true });
+    }
+  }
+}
+
+/** A release made its own build folder (a push or upload), rather than reusing another's (config, rollback). */
+function ownsBuild(r: ReleaseRecord): boolean {
+  return r.build === `v${r.version}`;
 }

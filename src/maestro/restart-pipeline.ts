@@ -6,6 +6,7 @@ import { AppProcess } from './app-process.js';
 import type { DeployOutput } from './deploy-output.js';
 import { Fleet } from './fleet.js';
 import { checkHealth, readHealthCheck } from './health-check.js';
+import { readUptime, stayUp } from './uptime-check.js';
 import { warmUp } from './warm-up.js';
 import type { PortAllocator } from './port-allocator.js';
 import type { ProcessTypes } from './process-types.js';
@@ -58,8 +59,10 @@ export class RestartPipeline {
     const processes: AppProcess[] = [];
     const fleet = new Fleet(app.name, release.version, processes);
     const log = this.deps.logs.get(app.name);
+    // One process of the main type unless scaled: web, or the Procfile's first type when there is no web.
+    const main = processTypes.types.web ? 'web' : Object.keys(processTypes.types)[0];
     for (const [type, command] of Object.entries(processTypes.types)) {
-      const count = app.formation[type] ?? (type === 'web' ? 1 : 0);
+      const count = app.formation[type] ?? (type === main ? 1 : 0);
       for (let i = 1; i <= count; i++) {
         const port = type === 'web' ? await this.deps.ports.next() : null;
         const env: Record<string, string> = { ...release.config, NODE_ENV: 'production', DYNO: `${type}.${i}` };
@@ -76,17 +79,27 @@ export class RestartPipeline {
         );
       }
     }
-    if (!processes.some((p) => p.type === 'web')) {
+    if (processTypes.types.web && !processes.some((p) => p.type === 'web')) {
       throw new Error('the formation runs no web process: scale web to at least 1 (ps:scale APP web=1)');
     }
+    if (processes.length === 0) throw new Error(`the formation runs no process: scale one up (ps:scale APP ${main}=1)`);
+    const settled = processes.filter((p) => p.port === null);
     try {
+      if (!processTypes.types.web) out.step(`No web process: starting ${processes.map((p) => p.name).join(', ')}`);
       out.step(`Starting ${processes.map((p) => p.name).join(', ')} (${processTypes.origin})`);
       await Promise.all(processes.map((p) => p.start(check.bootTimeoutMs)));
-      out.step(`Health check: GET ${check.path}${check.content ? ` containing '${check.content}'` : ''}`);
-      await Promise.all(fleet.web().map((p) => checkHealth(p.port!, check, p)));
-      await Promise.all(fleet.web().map((p) => warmUp(p.port!, check.path)));
+      if (fleet.web().length) out.step(`Health check: GET ${check.path}${check.content ? ` containing '${check.content}'` : ''}`);
+      if (settled.length) out.step(`Health check: ${settled.map((p) => p.name).join(', ')} must stay up for ${uptimeText(releaseDir, settled)}`);
+      await Promise.all([
+        ...fleet.web().map(async (p) => {
+          await checkHealth(p.port!, check, p);
+          await warmUp(p.port!, check.path);
+        }),
+        ...settled.map((p) => stayUp(p, readUptime(releaseDir, p.type))),
+      ]);
       for (const p of processes) p.markUp();
-      out.line(`healthy on port${fleet.web().length > 1 ? 's' : ''} ${fleet.web().map((p) => p.port).join(', ')}`);
+      if (fleet.web().length) out.line(`healthy on port${fleet.web().length > 1 ? 's' : ''} ${fleet.web().map((p) => p.port).join(', ')}`);
+      if (settled.length) out.line(`${settled.map((p) => p.name).join(', ')} stayed up`);
       return fleet;
     } catch (err) {
       await Promise.all(processes.map((p) => p.stop()));
@@ -103,7 +116,8 @@ export class RestartPipeline {
     this.live.set(fleet.app, fleet);
     if (previous) this.leaving.set(fleet.app, previous);
     try {
-      const shift = this.deps.routes.shiftBackends(fleet.app, fleet.webPorts(), this.deps.slowStartMs);
+      // Nothing to warm up without web processes: switch at once.
+      const shift = this.deps.routes.shiftBackends(fleet.app, fleet.webPorts(), fleet.web().length ? this.deps.slowStartMs : 0);
       if (shift.gradual) onSlowStart?.(this.deps.slowStartMs);
       await shift.done;
     } finally {
@@ -136,4 +150,10 @@ export class RestartPipeline {
   all(): Fleet[] {
     return [...this.live.values()];
   }
+}
+
+/** "10 s", or each type's time when they differ. */
+function uptimeText(dir: string, procs: { type: string }[]): string {
+  const times = [...new Set(procs.map((p) => readUptime(dir, p.type) / 1000))];
+  return times.length === 1 ? `${times[0]} s` : `${times.join(' / ')} s`;
 }

@@ -16,6 +16,22 @@ export class StateStore {
 
   constructor(private readonly file: string) {
     this.state = StateStore.read(file);
+    this.removeStaleTemps();
+  }
+
+  /** A killed server leaves its temp file (a whole state, token hashes included): remove it. */
+  private removeStaleTemps(): void {
+    const dir = path.dirname(this.file);
+    const prefix = `${path.basename(this.file)}.`;
+    for (const name of fs.readdirSync(dir)) {
+      if (name.startsWith(prefix) && name.endsWith('.tmp') && name !== path.basename(this.tempFile())) {
+        fs.rmSync(path.join(dir, name), { force: true });
+      }
+    }
+  }
+
+  private tempFile(): string {
+    return `${this.file}.${process.pid}.tmp`;
   }
 
   static read(file: string): PlatformState {
@@ -43,7 +59,7 @@ export class StateStore {
   }
 
   private write(next: PlatformState): void {
-    const tmp = `${this.file}.${process.pid}.tmp`;
+    const tmp = this.tempFile();
     const fd = fs.openSync(tmp, 'w', 0o600);
     try {
       fs.writeSync(fd, JSON.stringify(next, null, 1));

@@ -45,6 +45,8 @@ export class Platform {
   child: ChildProcess | null = null;
   info!: ServerJson;
   output = '';
+  /** Extra environment for the next boot (e.g. PLATFORMX_CRASH_AT). */
+  env: Record<string, string> = {};
 
   constructor(readonly data: string, readonly extraArgs: string[] = []) {}
 
@@ -60,7 +62,7 @@ export class Platform {
     fs.rmSync(path.join(this.data, 'server.json'), { force: true });
     const args = [BIN, 'server', '--data', this.data, '--host', '127.0.0.1', '--http-port', '0', '--git-http-port', '0',
       '--ssh-port', 'off', '--dnode-port', 'off', '--drain-timeout', '5', ...this.extraArgs];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     this.child = child;
     this.output += '\n--- boot ---\n';
     child.stdout!.on('data', (d) => (this.output += d));
@@ -103,6 +105,17 @@ export class Platform {
     const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
     await exited;
     clearTimeout(t);
+  }
+
+  /** Resolves once the server process has exited (a crash point killed it). */
+  async exited(timeoutMs = 60_000): Promise<number | null> {
+    const child = this.child;
+    if (!child) return null;
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    await new Promise((r) => child.once('exit', r));
+    clearTimeout(t);
+    return child.exitCode;
   }
 
   async kill9(): Promise<void> {
