@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { UserError, checkConfigKey, checkSettableConfigKey } from '../../state/names.js';
 import { json, table, type CommandDef } from '../command-table.js';
-import { toStdout, type CommandServices } from './services.js';
+import { startingProcesses, toStdout, type CommandServices } from './services.js';
 
 function parseVersion(text: string): number {
   const m = /^v?(\d+)$/.exec(text);
@@ -68,7 +68,7 @@ export function releaseCommands(s: CommandServices): CommandDef[] {
       name: 'rollback', usage: 'rollback APP [vN]', summary: 'switch back to an earlier release, without rebuilding', access: 'app', minArgs: 1, maxArgs: 2,
       run: async ({ args, io, caller }) => {
         const version = args.positional[1] === undefined ? null : parseVersion(args.positional[1]);
-        const v = await maestro.rollback(args.positional[0]!, version, caller.name, [toStdout(io)]);
+        const v = await startingProcesses(args.positional[0]!, maestro.rollback(args.positional[0]!, version, caller.name, [toStdout(io)]));
         io.stdout(`Rolled back: v${v} is live\n`);
       },
     },
@@ -98,7 +98,7 @@ export function releaseCommands(s: CommandServices): CommandDef[] {
           if (eq <= 0) throw new UserError(`'${pair.split('=')[0]}' has no value: use KEY=VALUE`);
           set[checkSettableConfigKey(pair.slice(0, eq))] = pair.slice(eq + 1);
         }
-        const v = await maestro.setConfig(args.positional[0]!, set, [], !args.flags['no-restart'], caller.name, [toStdout(io)]);
+        const v = await startingProcesses(args.positional[0]!, maestro.setConfig(args.positional[0]!, set, [], !args.flags['no-restart'], caller.name, [toStdout(io)]));
         io.stdout(`Set ${Object.keys(set).join(', ')}${v === null ? '' : `: v${v} is live`}\n`);
       },
     },
@@ -106,7 +106,7 @@ export function releaseCommands(s: CommandServices): CommandDef[] {
       name: 'config:unset', usage: 'config:unset APP KEY… [--no-restart]', summary: 'remove config vars', access: 'app', minArgs: 2, flags: { 'no-restart': 'bool' },
       run: async ({ args, io, caller }) => {
         const keys = args.positional.slice(1).map(checkConfigKey);
-        const v = await maestro.setConfig(args.positional[0]!, {}, keys, !args.flags['no-restart'], caller.name, [toStdout(io)]);
+        const v = await startingProcesses(args.positional[0]!, maestro.setConfig(args.positional[0]!, {}, keys, !args.flags['no-restart'], caller.name, [toStdout(io)]));
         io.stdout(`Unset ${keys.join(', ')}${v === null ? '' : `: v${v} is live`}\n`);
       },
     },
@@ -121,7 +121,7 @@ export function releaseCommands(s: CommandServices): CommandDef[] {
           formation[m[1]!] = Number(m[2]);
         }
         if (!formation.web) throw new UserError('web must run at least 1 process (the proxy routes to it)');
-        await maestro.restart(app.name, [toStdout(io)], { formation });
+        await startingProcesses(app.name, maestro.restart(app.name, [toStdout(io)], { formation }));
         io.stdout(`Scaled ${app.name} to ${Object.entries(formation).map(([t, n]) => `${t}=${n}`).join(' ')}\n`);
       },
     },
