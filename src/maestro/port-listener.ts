@@ -23,21 +23,23 @@ const REACHABLE = new Set([
 export function loopbackListeners(port: number): Listener[] {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
   const found: Listener[] = [];
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+  for (const [table, anyRemote] of [['/proc/net/tcp', '00000000:0000'], ['/proc/net/tcp6', `${'0'.repeat(32)}:0000`]] as const) {
     let text: string;
     try {
-      text = fs.readFileSync(table, 'utf8');
+      text = fs.readFileSync(table, 'latin1');
     } catch (err) {
       // No IPv6 on this machine: no tcp6 table, and nothing listens there.
       if (table.endsWith('6') && (err as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw err;
     }
-    for (const line of text.split('\n').slice(1)) {
+    // The tables hold every socket (thousands on a busy server): find the listening
+    // ones on this port by their fixed text, and split only those lines.
+    const needle = `:${hexPort} ${anyRemote} ${LISTEN} `;
+    for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + needle.length)) {
+      const line = text.slice(text.lastIndexOf('\n', at) + 1, text.indexOf('\n', at) >>> 0);
       // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …
       const f = line.trim().split(/\s+/);
-      if (f.length < 10 || f[3] !== LISTEN) continue;
-      const [address, p] = f[1]!.split(':');
-      if (p !== hexPort || !REACHABLE.has(address!)) continue;
+      if (f.length < 10 || !REACHABLE.has(f[1]!.split(':')[0]!)) continue;
       found.push({ uid: Number(f[7]), inode: Number(f[9]) });
     }
   }
