@@ -22,7 +22,7 @@ const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/
  * single quotes, and as $'…' with escapes when it holds an unprintable
  * character, so a newline cannot look like the start of another variable.
  */
-export function shellQuote(value: string): string {
+function shellQuote(value: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(value)) return value;
   if (!UNPRINTABLE.test(value)) return `'${value.replaceAll("'", `'\\''`)}'`;
   const named: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r', '\\': '\\\\', "'": "\\'" };
