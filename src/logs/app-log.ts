@@ -81,6 +81,8 @@ export class AppLog extends EventEmitter {
 
   /** The last n lines across the current and rotated files, oldest first. */
   tail(n: number, filter?: (line: string) => boolean): string[] {
+    // slice(-0) would be every line.
+    if (n <= 0) return [];
     this.flush();
     const lines: string[] = [];
     const files = [this.file, ...Array.from({ length: KEEP_FILES - 1 }, (_, i) => `${this.file}.${i + 1}`)];

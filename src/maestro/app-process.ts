@@ -68,7 +68,7 @@ export class AppProcess {
   async start(bootTimeoutMs: number): Promise<void> {
     await this.spawnChild();
     if (this.port === null) return;
-    await waitForListening(this.port, bootTimeoutMs, () => this.exitedEarly());
+    await waitForListening(this.port, bootTimeoutMs, this);
   }
 
   /** Why the process is gone, or null while it runs: lets health checks fail fast. */
@@ -138,7 +138,7 @@ export class AppProcess {
     if (!this.child) return this.onExit({ code: null, signal: null });
     this.state = 'starting';
     try {
-      if (this.port !== null) await waitForListening(this.port, 60_000, () => (this.child ? null : this.lastExit));
+      if (this.port !== null) await waitForListening(this.port, 60_000, this);
       if (this.stopping || !this.child) return;
       this.state = 'up';
       this.log.write(`platform[${this.name}]`, 'process is up again');

@@ -76,7 +76,7 @@ export class RestartPipeline {
       if (settled.length) out.step(`Health check: ${settled.map((p) => p.name).join(', ')} must stay up for ${uptimeText(releaseDir, settled)}`);
       await Promise.all([
         ...fleet.web().map(async (p) => {
-          await checkHealth(p.port!, check, () => p.exitedEarly());
+          await checkHealth(p.port!, check, p);
           await warmUp(p.port!, check.path);
         }),
         ...settled.map((p) => stayUp(p, readUptime(releaseDir, p.type))),
