@@ -86,6 +86,7 @@ export class PushDeploys {
     const gitEnv: Record<string, string> = {};
     for (const k of QUARANTINE_VARS) if (req.gitEnv[k]) gitEnv[k] = req.gitEnv[k];
     const { app, by } = target;
+    const session = this.sessions.get(req.ppid);
     const unlock = await this.maestro.lock(app, { step: (t) => write(`-----> ${t}`) });
     try {
       const prepared = await this.maestro.prepare(app, {
@@ -95,6 +96,12 @@ export class PushDeploys {
         by,
         fill: this.maestro.gitSource(app, deploy.new, gitEnv),
       }, [write]);
+      if (session && !this.sessions.connected(req.ppid, session)) {
+        // Rejected, so git leaves the branch where it was: it must not point at code that never served.
+        await this.maestro.discard(prepared, 'the pusher went away before the switch');
+        unlock();
+        return 1;
+      }
       const timer = setTimeout(() => void this.abandon(req.ppid, 'no post-receive arrived'), ABANDON_AFTER_MS);
       timer.unref();
       this.pending.set(req.ppid, { prepared, commit: deploy.new, unlock, timer });
