@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { Maestro, PreparedRelease } from '../maestro/maestro.js';
 import type { DataPaths } from '../state/paths.js';
 import type { PushSessions } from './push-sessions.js';
+import { readRef } from './repos.js';
 
 export interface RefUpdate {
   old: string;
@@ -89,6 +90,13 @@ export class PushDeploys {
     const session = this.sessions.get(req.ppid);
     const unlock = await this.maestro.lock(app, { step: (t) => write(`-----> ${t}`) });
     try {
+      // Another push may have landed while this one waited for the lock: refuse now, not after a whole build.
+      const moved = await this.movedSince(app, deploy);
+      if (moved) {
+        unlock();
+        write(`!     Push rejected: ${moved}`);
+        return 1;
+      }
       const prepared = await this.maestro.prepare(app, {
         source: 'git',
         commit: deploy.new,
@@ -112,6 +120,16 @@ export class PushDeploys {
       write('!     The previous release keeps serving. Fix the problem and push again.');
       return 1;
     }
+  }
+
+  /** Why `u` is stale (its branch is no longer at the commit the pusher built on), or null when it is current. */
+  private async movedSince(app: string, u: RefUpdate): Promise<string | null> {
+    const now = await readRef(this.paths.repo(app), u.ref);
+    if ((now ?? '') === (ZERO.test(u.old) ? '' : u.old)) return null;
+    const branch = u.ref.replace(/^refs\/heads\//, '');
+    const landed = now && this.maestro.apps.get(app).releases.filter((r) => r.commit === now && r.status === 'succeeded').at(-1);
+    const what = now ? `${branch} moved to ${now.slice(0, 7)}` : `${branch} was deleted`;
+    return `${what} while this push waited${landed ? ` (v${landed.version} was deployed)` : ''}: fetch, merge or rebase, then push again`;
   }
 
   private async postReceive(req: HookRequest, app: string, write: (l: string) => void): Promise<number> {
