@@ -5,9 +5,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppRepo, get, nodeApp, serverSource, waitFor } from './support/apps.js';
-import { pkt, postHead, rawHttp, WatchedGit } from './support/git-client.js';
-import { Platform, run } from './support/platform.js';
+import { get, serverSource, waitFor, type AppRepo } from './support/apps.js';
+import { pkt, postHead, rawHttp, serverWithDeployedApp, WatchedGit } from './support/git-client.js';
+import { run, type Platform } from './support/platform.js';
 
 const APP = 'target';
 const ZERO = '0'.repeat(40);
@@ -17,11 +17,7 @@ let repo: AppRepo;
 let pushes = 0;
 
 beforeAll(async () => {
-  px = await Platform.start();
-  token = await px.createApp(APP);
-  repo = await AppRepo.create(nodeApp('v0'));
-  const first = await repo.push(px.gitUrl(APP, token));
-  expect(first.code, first.stderr).toBe(0);
+  ({ px, token, repo } = await serverWithDeployedApp(APP, 'v0'));
 });
 afterAll(async () => {
   await px.destroy();
@@ -70,7 +66,7 @@ describe('git over HTTP: abandoned requests', () => {
   it('a real git push killed while its release starts: rejected, the branch stays, the next push does not wait', async () => {
     const before = (await repo.git(['rev-parse', 'HEAD'])).stdout.trim();
     await repo.commit({ 'server.js': serverSource('never switched on', { delayListenMs: 3000 }) }, 'slow');
-    const push = new WatchedGit(['push', px.gitUrl(APP, token), 'main'], repo.dir, { ...process.env, GIT_TERMINAL_PROMPT: '0' });
+    const push = new WatchedGit(['push', px.gitUrl(APP, token), 'main'], repo.dir);
     await push.waitFor(/Starting web\.1/);
     await push.kill();
     const state = () => JSON.parse(fs.readFileSync(path.join(px.data, 'state.json'), 'utf8')).apps[APP] as { releases: { status: string; description: string }[] };

@@ -5,9 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, test } from 'vitest';
 import { checkedGitProtocol, protocolVersion } from '../src/git/git-protocol.js';
-import { AppRepo, nodeApp } from './support/apps.js';
-import { rawHttp } from './support/git-client.js';
-import { Platform, run } from './support/platform.js';
+import type { AppRepo } from './support/apps.js';
+import { GIT_CLIENT_ENV, rawHttp, serverWithDeployedApp } from './support/git-client.js';
+import { run, type Platform } from './support/platform.js';
 
 let px: Platform;
 let token: string;
@@ -15,11 +15,7 @@ let repo: AppRepo;
 let scratch: string;
 
 beforeAll(async () => {
-  px = await Platform.start();
-  token = await px.createApp('proto');
-  repo = await AppRepo.create(nodeApp('v2 please'));
-  const push = await repo.push(px.gitUrl('proto', token));
-  expect(push.code, push.stderr).toBe(0);
+  ({ px, token, repo } = await serverWithDeployedApp('proto', 'v2 please'));
   scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'pxp-'));
 });
 afterAll(async () => {
@@ -28,7 +24,7 @@ afterAll(async () => {
   fs.rmSync(scratch, { recursive: true, force: true });
 });
 
-const traced = (args: string[], cwd: string) => run('git', args, { cwd, env: { ...process.env, GIT_TRACE_PACKET: '1', GIT_TERMINAL_PROMPT: '0' } });
+const traced = (args: string[], cwd: string) => run('git', args, { cwd, env: { ...GIT_CLIENT_ENV, GIT_TRACE_PACKET: '1' } });
 
 describe('git over HTTP speaks the protocol version the client asks for', () => {
   it('ls-remote with protocol.version=2 gets a v2 answer', async () => {

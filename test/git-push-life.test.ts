@@ -5,9 +5,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PushLife, type ParkedRelease } from '../src/git/push-life.js';
-import { AppRepo, get, nodeApp, serverSource, waitFor } from './support/apps.js';
-import { WatchedGit } from './support/git-client.js';
-import { Platform } from './support/platform.js';
+import { get, serverSource, waitFor, type AppRepo } from './support/apps.js';
+import { serverWithDeployedApp, WatchedGit } from './support/git-client.js';
+import type { Platform } from './support/platform.js';
 
 /** A push that holds the lock, with a release that records what was done to it. */
 function lockedPush(abandonAfterMs = 60_000) {
@@ -105,16 +105,11 @@ describe('a real push that dies part-way', () => {
   let token: string;
   let repo: AppRepo;
   const APP = 'edges';
-  const env = { ...process.env, GIT_TERMINAL_PROMPT: '0' };
   const state = () => JSON.parse(fs.readFileSync(path.join(px.data, 'state.json'), 'utf8')).apps[APP] as { current: number; releases: { version: number; status: string; description: string }[] };
   const branch = () => fs.readFileSync(path.join(px.data, 'apps', APP, 'repo.git', 'refs', 'heads', 'main'), 'utf8').trim();
 
   beforeAll(async () => {
-    px = await Platform.start();
-    token = await px.createApp(APP);
-    repo = await AppRepo.create(nodeApp('v1'));
-    const first = await repo.push(px.gitUrl(APP, token));
-    expect(first.code, first.stderr).toBe(0);
+    ({ px, token, repo } = await serverWithDeployedApp(APP, 'v1'));
   });
   afterAll(async () => {
     await px.destroy();
@@ -151,7 +146,7 @@ describe('a real push that dies part-way', () => {
   it('its pre-receive hook is killed mid-build: the push is rejected, the release discarded once built', async () => {
     const before = branch();
     await repo.commit({ 'server.js': serverSource('hook killed', { delayListenMs: 2000 }) }, 'hook killed');
-    const push = new WatchedGit(['push', px.gitUrl(APP, token), 'main'], repo.dir, env);
+    const push = new WatchedGit(['push', px.gitUrl(APP, token), 'main'], repo.dir);
     await push.waitFor(/Starting web\.1/);
     const hook = preReceiveHookOf(px);
     expect(hook, 'the pre-receive hook of this server').not.toBeNull();

@@ -11,7 +11,6 @@ import { Platform } from './support/platform.js';
 
 let px: Platform;
 const repos: AppRepo[] = [];
-const GIT_ENV = { ...process.env, GIT_TERMINAL_PROMPT: '0' };
 
 beforeAll(async () => {
   px = await Platform.start();
@@ -35,20 +34,28 @@ async function twoPushers(app: string): Promise<{ url: string; a: AppRepo; b: Ap
   return { url, a, b };
 }
 
+/**
+ * A pushes a release that takes 3 s to start; B pushes `bRefspec` while A holds
+ * the deploy lock. Resolves with both results once both pushes are over.
+ */
+async function pushWhileAnotherDeploys(url: string, a: AppRepo, b: AppRepo, bRefspec: string) {
+  await a.commit({ 'server.js': serverSource('from a', { delayListenMs: 3000 }) }, 'a');
+  await b.commit({ 'server.js': serverSource('from b') }, 'b');
+  const pushA = new WatchedGit(['push', url, 'main'], a.dir);
+  await pushA.waitFor(/Starting web\.1/);
+  const pushB = new WatchedGit(['push', url, bRefspec], b.dir);
+  const [ra, rb] = await Promise.all([pushA.done, pushB.done]);
+  expect(ra.code, ra.stderr).toBe(0);
+  return { ra, rb };
+}
+
 const releasesOf = (app: string) =>
   JSON.parse(fs.readFileSync(path.join(px.data, 'state.json'), 'utf8')).apps[app].releases as { version: number; status: string; commit: string }[];
 
 describe('racing pushes', () => {
   it('a push whose branch moved while it waited is refused at once: no release, no process', async () => {
     const { url, a, b } = await twoPushers('race');
-    // A's release takes 3 s to start, so B arrives while A holds the deploy lock.
-    await a.commit({ 'server.js': serverSource('from a', { delayListenMs: 3000 }) }, 'a');
-    await b.commit({ 'server.js': serverSource('from b') }, 'b');
-    const pushA = new WatchedGit(['push', url, 'main'], a.dir, GIT_ENV);
-    await pushA.waitFor(/Starting web\.1/);
-    const pushB = new WatchedGit(['push', url, 'main'], b.dir, GIT_ENV);
-    const [ra, rb] = await Promise.all([pushA.done, pushB.done]);
-    expect(ra.code, ra.stderr).toBe(0);
+    const { rb } = await pushWhileAnotherDeploys(url, a, b, 'main');
     const aCommit = (await a.git(['rev-parse', 'HEAD'])).stdout.trim();
 
     expect(rb.code).not.toBe(0);
@@ -72,14 +79,8 @@ describe('racing pushes', () => {
 
   it('a push that waited and is still current deploys after the other', async () => {
     const { url, a, b } = await twoPushers('queue');
-    await a.commit({ 'server.js': serverSource('from a', { delayListenMs: 3000 }) }, 'a');
-    await b.commit({ 'server.js': serverSource('from b') }, 'b');
-    const pushA = new WatchedGit(['push', url, 'main'], a.dir, GIT_ENV);
-    await pushA.waitFor(/Starting web\.1/);
     // master is a deploy branch too, and nobody moved it.
-    const pushB = new WatchedGit(['push', url, 'main:master'], b.dir, GIT_ENV);
-    const [ra, rb] = await Promise.all([pushA.done, pushB.done]);
-    expect(ra.code, ra.stderr).toBe(0);
+    const { rb } = await pushWhileAnotherDeploys(url, a, b, 'main:master');
     expect(rb.code, rb.stderr).toBe(0);
     expect(rb.stderr).toContain('waiting for it to finish');
     expect(rb.stderr).toContain('Released v3');

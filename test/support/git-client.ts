@@ -2,7 +2,21 @@
 // push that can be watched and killed mid-way.
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import type { RunResult } from './platform.js';
+import { AppRepo, nodeApp } from './apps.js';
+import { Platform, type RunResult } from './platform.js';
+
+/** A git client environment that never stops to ask for a password. */
+export const GIT_CLIENT_ENV = { ...process.env, GIT_TERMINAL_PROMPT: '0' };
+
+/** A fresh server with one app whose first push deployed `body`. */
+export async function serverWithDeployedApp(app: string, body: string): Promise<{ px: Platform; token: string; repo: AppRepo }> {
+  const px = await Platform.start();
+  const token = await px.createApp(app);
+  const repo = await AppRepo.create(nodeApp(body));
+  const first = await repo.push(px.gitUrl(app, token));
+  if (first.code !== 0) throw new Error(`the first push failed: ${first.stderr}`);
+  return { px, token, repo };
+}
 
 /**
  * Sends raw bytes to 127.0.0.1:port. Resolves with everything the server sent
@@ -37,7 +51,7 @@ export class WatchedGit {
   stderr = '';
   readonly done: Promise<RunResult>;
 
-  constructor(args: string[], cwd: string, env: NodeJS.ProcessEnv) {
+  constructor(args: string[], cwd: string, env: NodeJS.ProcessEnv = GIT_CLIENT_ENV) {
     // Its own process group: git runs git-remote-http and send-pack as children, and a
     // killed push is all of them.
     const child = spawn('git', args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
