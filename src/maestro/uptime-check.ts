@@ -1,5 +1,6 @@
 import { readAppText } from '../apprunner/sandbox-files.js';
 import type { AppProcess } from './app-process.js';
+import { AppStartError } from './health-check.js';
 
 /** How long a process with no port must stay up to pass, as Dokku's checks wait by default. */
 export const DEFAULT_UPTIME_MS = 10_000;
@@ -15,7 +16,7 @@ export function readUptime(dir: string, type: string): number {
   try {
     appJson = JSON.parse(text);
   } catch (err) {
-    throw new Error(`app.json is not valid JSON: ${(err as Error).message}`);
+    throw new AppStartError(`app.json is not valid JSON: ${(err as Error).message}`);
   }
   const entries = appJson.healthchecks?.[type];
   if (!Array.isArray(entries)) return DEFAULT_UPTIME_MS;
@@ -28,7 +29,7 @@ export async function stayUp(proc: AppProcess, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     const exit = proc.exitedEarly();
-    if (exit) throw new Error(`${proc.name} ${exit} within ${ms / 1000} s of starting (a process without a web port must stay up)`);
+    if (exit) throw new AppStartError(`${proc.name} ${exit} within ${ms / 1000} s of starting (a process without a web port must stay up)`);
     const left = deadline - Date.now();
     if (left <= 0) return;
     await new Promise((r) => setTimeout(r, Math.min(left, 100)));
