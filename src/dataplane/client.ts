@@ -3,7 +3,7 @@ import net from 'node:net';
 import type { RunSpec } from '../apprunner/types.js';
 import { lineReader } from '../control/protocol.js';
 import type { AccessEntry, BackendShift, RouteControl } from '../proxy/types.js';
-import type { Call, Event, ExitInfo, Hello, HostedProcessInfo, ProcessMeta, Reply, Request } from './protocol.js';
+import type { Call, Event, ExitInfo, Hello, HostedProcessInfo, ProcessMeta, ProxyWorkerInfo, Reply, Request } from './protocol.js';
 
 /** A process the data plane runs for the server: its pid, and how it ends. */
 export interface HostedProcess {
@@ -77,6 +77,11 @@ export class DataplaneClient extends EventEmitter<DataplaneEvents> implements Pr
 
   hello(): Promise<Hello> {
     return this.call({ op: 'hello' }) as Promise<Hello>;
+  }
+
+  /** The processes serving the proxy's port, with their connections and requests served. */
+  workers(): Promise<ProxyWorkerInfo[]> {
+    return this.call({ op: 'workers' }) as Promise<ProxyWorkerInfo[]>;
   }
 
   /** Starts the flow of output, access entries and exits (listeners must be attached first). */

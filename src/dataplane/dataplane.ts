@@ -4,15 +4,19 @@ import { UnconfinedApprunner, type Apprunner } from '../apprunner/apprunner.js';
 import { detectIsolation } from '../apprunner/isolation.js';
 import { SandboxedApprunner } from '../apprunner/sandboxed-apprunner.js';
 import { lineReader } from '../control/protocol.js';
-import { startProxy } from '../proxy/proxy-server.js';
 import type { AccessEntry } from '../proxy/types.js';
 import { ProcessKeeper } from './process-keeper.js';
+import type { Balance } from './proxy-workers.js';
+import { startServingProxy } from './serving-proxy.js';
 import { DATAPLANE_PROTOCOL, type Call, type Event, type Hello, type ListenerSpec, type Reply } from './protocol.js';
 
 export interface DataplaneOptions {
   dataDir: string;
   socketPath: string;
   listeners: ListenerSpec;
+  /** Proxy worker processes (1: the proxy runs in this process). */
+  proxyWorkers: number;
+  balance: Balance;
   log: (line: string) => void;
 }
 
@@ -77,8 +81,8 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
       if (subscribed && !timer) timer = setTimeout(flush, 0);
     },
   });
-  const proxy = await startProxy({
-    host: o.listeners.host, port: o.listeners.httpPort,
+  const proxy = await startServingProxy({
+    host: o.listeners.host, port: o.listeners.httpPort, workers: o.proxyWorkers, balance: o.balance, log: o.log,
     onAccess: (e) => {
       access.push(e);
       queued();
@@ -108,7 +112,7 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
       case 'hello': {
         const hello: Hello = {
           protocol: DATAPLANE_PROTOCOL, pid: process.pid, startedAt, listeners: o.listeners, httpPort: proxy.port,
-          isolation: apprunner.isolation, processes: keeper.list(),
+          proxyWorkers: o.proxyWorkers, isolation: apprunner.isolation, processes: keeper.list(),
         };
         return hello;
       }
@@ -127,6 +131,7 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
       case 'shiftDone': return shifts.get(call.app);
       case 'removeApp': return routes.removeApp(call.app);
       case 'drain': return routes.drain(call.port, call.timeoutMs);
+      case 'workers': return proxy.workers();
       case 'spawn': return keeper.spawn(call.spec, call.meta);
       case 'signal': return keeper.signal(call.proc, call.signal);
       case 'foreground': return keeper.foreground(call.proc);
@@ -171,6 +176,7 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
     });
   });
   fs.chmodSync(o.socketPath, 0o600);
-  o.log(`serving http on ${o.listeners.host}:${proxy.port}; isolation ${apprunner.isolation}`);
+  const workers = o.proxyWorkers > 1 ? `${o.proxyWorkers} proxy workers (${o.balance})` : 'the proxy in this process';
+  o.log(`serving http on ${o.listeners.host}:${proxy.port} with ${workers}; isolation ${apprunner.isolation}`);
   return { httpPort: proxy.port, done, shutdown };
 }

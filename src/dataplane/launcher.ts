@@ -10,6 +10,8 @@ export interface LaunchOptions {
   dataDir: string;
   logFile: string;
   listeners: ListenerSpec;
+  /** Proxy worker processes for a data plane this server starts (a running one keeps its own). */
+  proxyWorkers: number;
   log: (line: string) => void;
 }
 
@@ -33,13 +35,19 @@ export async function launchDataplane(o: LaunchOptions): Promise<Launched> {
   if (running) {
     const hello = await running.hello();
     const why = mismatch(hello, o.listeners);
-    if (!why) return { client: running, hello, reused: true };
+    if (!why) {
+      if (hello.proxyWorkers !== o.proxyWorkers) {
+        o.log(`the running data plane has ${hello.proxyWorkers} proxy worker(s), not ${o.proxyWorkers}: it keeps them while its apps serve on (a start after --stop-apps applies the new count)`);
+      }
+      return { client: running, hello, reused: true };
+    }
     o.log(`the running data plane (pid ${hello.pid}) ${why}: stopping it and its apps, starting a new one`);
     await running.shutdown();
   }
   const out = fs.openSync(o.logFile, 'a', 0o600);
   const child = spawn(process.execPath, [
     MAIN, '--data', o.dataDir, '--socket', o.socketPath, '--host', o.listeners.host, '--http-port', String(o.listeners.httpPort),
+    '--proxy-workers', String(o.proxyWorkers),
   ], { detached: true, stdio: ['ignore', out, out], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...crashEnv() } });
   fs.closeSync(out);
   child.unref();

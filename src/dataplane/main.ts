@@ -1,8 +1,11 @@
 // The data plane process: `node dist/dataplane/main.js --data DIR --socket PATH
-// --host ADDR --http-port N`. Started (detached) by the first server of a data
-// folder; later servers find it through its socket.
+// --host ADDR --http-port N [--proxy-workers N] [--balance cluster|reuseport]`.
+// Started (detached) by the first server of a data folder; later servers find
+// it through its socket. --balance is for measuring (the server never passes it).
 import { parseArgs } from 'node:util';
 import { startDataplane } from './dataplane.js';
+import type { Balance } from './proxy-workers.js';
+import { defaultBalance, reusePortWorks } from './serving-proxy.js';
 
 const { values } = parseArgs({
   options: {
@@ -10,11 +13,19 @@ const { values } = parseArgs({
     socket: { type: 'string' },
     host: { type: 'string' },
     'http-port': { type: 'string' },
+    'proxy-workers': { type: 'string', default: '1' },
+    balance: { type: 'string' },
   },
   strict: true,
 });
 if (!values.data || !values.socket || !values.host || values['http-port'] === undefined) {
   process.stderr.write('usage: dataplane --data DIR --socket PATH --host ADDR --http-port N\n');
+  process.exit(2);
+}
+const proxyWorkers = Number(values['proxy-workers']);
+const balance = (values.balance ?? defaultBalance()) as Balance;
+if (!Number.isInteger(proxyWorkers) || proxyWorkers < 1 || !['cluster', 'reuseport'].includes(balance) || (balance === 'reuseport' && !reusePortWorks())) {
+  process.stderr.write(`dataplane: --proxy-workers must be 1 or more and --balance cluster or reuseport (reuseport needs Node >= 22.12 on Linux, this is ${process.version})\n`);
   process.exit(2);
 }
 const log = (line: string) => process.stdout.write(`${new Date().toISOString()} dataplane: ${line}\n`);
@@ -23,7 +34,7 @@ process.on('SIGHUP', () => {});
 try {
   const dp = await startDataplane({
     dataDir: values.data, socketPath: values.socket, log,
-    listeners: { host: values.host, httpPort: Number(values['http-port']) },
+    listeners: { host: values.host, httpPort: Number(values['http-port']) }, proxyWorkers, balance,
   });
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void dp.shutdown());
   // The launcher waits for this line.

@@ -7,7 +7,7 @@ import type { RunSpec } from '../apprunner/types.js';
 import type { AccessEntry } from '../proxy/types.js';
 
 /** Bumped when a message changes shape: a server never steers a data plane of another version. */
-export const DATAPLANE_PROTOCOL = 1;
+export const DATAPLANE_PROTOCOL = 2;
 
 /** What a hosted process is, so a new server can adopt it. */
 export interface ProcessMeta {
@@ -32,6 +32,19 @@ export interface ExitInfo {
   signal: NodeJS.Signals | null;
 }
 
+/** One process serving the proxy's port, as server:info shows it. */
+export interface ProxyWorkerInfo {
+  /** 1..N; 0 is the data plane itself when it runs the proxy in its own process (one worker). */
+  slot: number;
+  pid: number | null;
+  state: 'starting' | 'serving' | 'unresponsive' | 'restarting';
+  startedAt: number | null;
+  connections: number | null;
+  requests: number | null;
+  /** Times this slot's worker died and was replaced. */
+  restarts: number;
+}
+
 /** How the data plane was started: a server with other listeners starts a new one. */
 export interface ListenerSpec {
   host: string;
@@ -44,6 +57,8 @@ export interface Hello {
   startedAt: number;
   listeners: ListenerSpec;
   httpPort: number;
+  /** Proxy worker processes it runs (1: the proxy runs in the data plane's own process). */
+  proxyWorkers: number;
   isolation: 'sandbox' | 'none';
   processes: HostedProcessInfo[];
 }
@@ -58,6 +73,8 @@ export type Request =
   | { op: 'shiftDone'; app: string }
   | { op: 'removeApp'; app: string }
   | { op: 'drain'; port: number; timeoutMs: number }
+  /** Who serves the proxy now: ProxyWorkerInfo[]. */
+  | { op: 'workers' }
   | { op: 'spawn'; spec: RunSpec; meta: ProcessMeta }
   | { op: 'signal'; proc: string; signal: NodeJS.Signals }
   | { op: 'foreground'; proc: string }

@@ -13,6 +13,8 @@ import { WsForwarder } from './ws-forwarder.js';
 export interface RunningProxy {
   port: number;
   routes: RouteControl;
+  /** Client connections open now. */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -27,7 +29,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const routes: RouteControl = {
     setHosts: (app, hosts) => table.setHosts(app, hosts),
     setBackends: (app, ports) => table.setBackends(app, ports),
-    shiftBackends: async (app, ports, ms) => table.shiftBackends(app, ports, ms),
+    shiftBackends: async (app, ports, ms, busy) => table.shiftBackends(app, ports, ms, busy),
     removeApp: (app) => table.removeApp(app),
     drain: (port, timeoutMs) => loads.drain(port, timeoutMs),
   };
@@ -89,9 +91,11 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   // No 'clientError' listener on purpose: Node's default answers malformed
   // requests with 400/431/408 (only if nothing was sent yet) and drops the socket.
 
+  opts.seed?.(routes);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
+    // reusePort is not in @types/node 20; Node 20 ignores it.
+    server.listen({ port: opts.port, host: opts.host, reusePort: opts.reusePort } as net.ListenOptions, () => {
       server.off('error', reject);
       resolve();
     });
@@ -110,7 +114,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       table.close();
     }));
 
-  return { port: (server.address() as AddressInfo).port, routes, close };
+  return { port: (server.address() as AddressInfo).port, routes, connections: () => connections.size, close };
 }
 
 function accessEntry(

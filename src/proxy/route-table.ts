@@ -71,12 +71,12 @@ export class RouteTable {
    * previous ones, so a freshly started process warms up (JIT, caches) on part
    * of the traffic instead of taking all of it cold. Each request still goes
    * wholly to one release. At once when there was nothing before or the app is
-   * quiet.
+   * quiet (`busy`, when the caller measured the rate across proxy workers, else this table's rate).
    */
-  shiftBackends(app: string, ports: readonly number[], ms: number): BackendShift {
+  shiftBackends(app: string, ports: readonly number[], ms: number, busy?: boolean): BackendShift {
     const route = this.route(app);
     this.endShift(route);
-    if (ms <= 0 || route.backends.length === 0 || route.rate < SLOW_START_MIN_RATE) {
+    if (ms <= 0 || route.backends.length === 0 || !(busy ?? route.rate >= SLOW_START_MIN_RATE)) {
       this.setBackends(app, ports);
       return { gradual: false, done: Promise.resolve() };
     }

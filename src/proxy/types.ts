@@ -25,8 +25,10 @@ export interface RouteControl {
   /**
    * The same, gradually over ms when the app is busy (slow start): a share of
    * requests rising from 0 to 1 goes to the new ports, the rest to the previous ones.
+   * `busy` is given when the caller counted the app's requests itself (each proxy
+   * worker sees only its share); otherwise this table's own rate decides.
    */
-  shiftBackends(app: string, ports: readonly number[], ms: number): Promise<BackendShift>;
+  shiftBackends(app: string, ports: readonly number[], ms: number, busy?: boolean): Promise<BackendShift>;
   removeApp(app: string): void;
   /**
    * Resolves once no request or WebSocket is open to port (it no longer gets new
@@ -46,5 +48,9 @@ export interface BackendShift {
 export interface ProxyOptions {
   host: string;
   port: number;
+  /** Share the port with other processes' listeners (Linux SO_REUSEPORT, Node >= 22.12). */
+  reusePort?: boolean;
   onAccess?: (entry: AccessEntry) => void;
+  /** Fills the route table before the listener opens: a new proxy worker never answers from an empty table. */
+  seed?: (routes: RouteControl) => void;
 }

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { UserError } from '../state/names.js';
 
 export interface ServerOptions {
@@ -16,6 +17,8 @@ export interface ServerOptions {
   drainTimeoutMs: number;
   bootTimeoutMs: number;
   slowStartMs: number;
+  /** Processes serving the proxy's ports (1: the proxy runs in the data plane's own process). */
+  proxyWorkers: number;
   /** SIGTERM stops the apps and the data plane too (otherwise they serve on for the next server). */
   stopApps: boolean;
 }
@@ -36,6 +39,7 @@ const SPEC = {
   drainTimeout: ['--drain-timeout', 'PLATFORMX_DRAIN_TIMEOUT', '30'],
   bootTimeout: ['--boot-timeout', 'PLATFORMX_BOOT_TIMEOUT', '60'],
   slowStart: ['--slow-start', 'PLATFORMX_SLOW_START', '2'],
+  proxyWorkers: ['--proxy-workers', 'PLATFORMX_PROXY_WORKERS', String(os.availableParallelism())],
   stopApps: ['--stop-apps', 'PLATFORMX_STOP_APPS', ''],
 } as const;
 
@@ -79,6 +83,10 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
   if (!Number.isInteger(keepReleases) || keepReleases < keep) {
     throw new UserError(`--keep-releases must be a whole number of release records, at least --keep (${keep}), not '${raw.keepReleases}'`);
   }
+  const proxyWorkers = Number(raw.proxyWorkers);
+  if (!Number.isInteger(proxyWorkers) || proxyWorkers < 1) {
+    throw new UserError(`--proxy-workers must be a whole number of processes, 1 or more (default: the number of cores), not '${raw.proxyWorkers}'`);
+  }
   if (!/^[a-z0-9.-]+$/i.test(raw.baseDomain!)) throw new UserError(`--base-domain must be a hostname, not '${raw.baseDomain}'`);
   return {
     data: raw.data!,
@@ -95,6 +103,7 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     drainTimeoutMs: seconds('--drain-timeout', raw.drainTimeout!),
     bootTimeoutMs: seconds('--boot-timeout', raw.bootTimeout!),
     slowStartMs: seconds('--slow-start', raw.slowStart!, true),
+    proxyWorkers,
     stopApps: ['yes', 'true', '1'].includes(raw.stopApps!.toLowerCase()),
   };
 }

@@ -52,7 +52,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   // The proxy and the app processes live in the data plane, which outlives this server.
   const dataplane = await launchDataplane({
     socketPath: paths.dataplaneSocket, dataDir: paths.root, logFile: paths.dataplaneLog,
-    listeners: { host: opts.host, httpPort: opts.httpPort }, log,
+    listeners: { host: opts.host, httpPort: opts.httpPort }, proxyWorkers: opts.proxyWorkers, log,
   });
   const dp = dataplane.client;
   if (dataplane.reused) log(`data plane pid ${dataplane.hello.pid} kept serving (${dataplane.hello.processes.length} app process(es))`);
@@ -83,7 +83,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     pid: process.pid, host: opts.host, httpPort: dataplane.hello.httpPort, gitHttpPort: 0, sshPort: null, dnodePort: null,
     baseDomain: opts.baseDomain, sshFingerprint: null, isolation: apprunner.isolation, dataDir: paths.root,
   };
-  const services: CommandServices = { maestro, logs, store, info: () => info };
+  const services: CommandServices = { maestro, logs, store, info: () => info, proxyWorkers: () => dp.workers() };
   const dispatch = createDispatcher([
     ...appsCommands(services),
     ...deployCommands(services),

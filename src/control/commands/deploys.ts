@@ -3,7 +3,7 @@ import { UserError } from '../../state/names.js';
 import { json, table, type CommandDef } from '../command-table.js';
 import { startingProcesses, toStdout, type CommandServices } from './services.js';
 
-function uptime(ms: number): string {
+export function uptime(ms: number): string {
   const s = Math.floor(ms / 1000);
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;

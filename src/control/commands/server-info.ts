@@ -1,13 +1,16 @@
+import type { ProxyWorkerInfo } from '../../dataplane/protocol.js';
 import { json, table, type CommandDef } from '../command-table.js';
+import { uptime } from './deploys.js';
 import type { CommandServices } from './services.js';
 
 export function serverInfoCommands(s: CommandServices): CommandDef[] {
   return [
     {
-      name: 'server:info', usage: 'server:info [--json]', summary: 'ports, SSH host key fingerprint, isolation', access: 'any', maxArgs: 0, flags: { json: 'bool' },
-      run: ({ args, io }) => {
+      name: 'server:info', usage: 'server:info [--json]', summary: 'ports, SSH host key fingerprint, isolation, proxy workers', access: 'any', maxArgs: 0, flags: { json: 'bool' },
+      run: async ({ args, io }) => {
         const i = s.info();
-        if (args.flags.json) return json(io, i);
+        const proxyWorkers = await s.proxyWorkers();
+        if (args.flags.json) return json(io, { ...i, proxyWorkers });
         io.stdout(table([
           ['proxy:', `${i.host}:${i.httpPort}`],
           ['git over http:', `${i.host}:${i.gitHttpPort}`],
@@ -17,8 +20,20 @@ export function serverInfoCommands(s: CommandServices): CommandDef[] {
           ['base domain:', i.baseDomain],
           ['isolation:', i.isolation],
           ['data:', i.dataDir],
-        ]));
+        ]) + '\n' + workersTable(proxyWorkers));
       },
     },
   ];
+}
+
+/** `ps`-style: one line per process serving the proxy's port. */
+function workersTable(workers: ProxyWorkerInfo[]): string {
+  const n = (x: number | null) => (x === null ? '-' : String(x));
+  return table([
+    ['PROXY WORKER', 'PID', 'STATE', 'CONNECTIONS', 'REQUESTS', 'RESTARTS', 'UPTIME'],
+    ...workers.map((w) => [
+      w.slot === 0 ? 'in data plane' : `worker.${w.slot}`, n(w.pid), w.state, n(w.connections), n(w.requests), String(w.restarts),
+      w.startedAt === null ? '-' : uptime(Date.now() - w.startedAt),
+    ]),
+  ]);
 }

@@ -1,3 +1,4 @@
+import type { ProxyWorkerInfo } from '../../dataplane/protocol.js';
 import type { AppLogs } from '../../logs/app-log.js';
 import { AppStartError } from '../../maestro/health-check.js';
 import type { Maestro } from '../../maestro/maestro.js';
@@ -10,6 +11,8 @@ export interface CommandServices {
   store: StateStore;
   /** Addresses and ports the server bound, for messages like "push to …". */
   info: () => ServerInfo;
+  /** The processes serving the proxy's port, asked of the data plane. */
+  proxyWorkers: () => Promise<ProxyWorkerInfo[]>;
 }
 
 export interface ServerInfo {

@@ -1,0 +1,50 @@
+import { startProxy } from '../proxy/proxy-server.js';
+import type { AccessEntry, RouteControl } from '../proxy/types.js';
+import type { ProxyWorkerInfo } from './protocol.js';
+import { ProxyWorkers, type Balance } from './proxy-workers.js';
+
+export interface ServingProxyOptions {
+  host: string;
+  port: number;
+  /** 1: the proxy runs in the data plane's own process; more: that many worker processes. */
+  workers: number;
+  balance: Balance;
+  onAccess: (e: AccessEntry) => void;
+  log: (line: string) => void;
+}
+
+/** The data plane's proxy, in its own process or spread over worker processes: the same face either way. */
+export interface ServingProxy {
+  port: number;
+  routes: RouteControl;
+  workers(): Promise<ProxyWorkerInfo[]>;
+  close(): Promise<void>;
+}
+
+export async function startServingProxy(o: ServingProxyOptions): Promise<ServingProxy> {
+  if (o.workers > 1) {
+    const pool = await ProxyWorkers.start({ count: o.workers, host: o.host, port: o.port, balance: o.balance, onAccess: o.onAccess, log: o.log });
+    return { port: pool.port, routes: pool.routes, workers: () => pool.workers(), close: () => pool.close() };
+  }
+  let requests = 0;
+  const startedAt = Date.now();
+  const proxy = await startProxy({ host: o.host, port: o.port, onAccess: (e) => ((requests++), o.onAccess(e)) });
+  return {
+    port: proxy.port, routes: proxy.routes, close: proxy.close,
+    workers: async () => [{ slot: 0, pid: process.pid, state: 'serving', startedAt, connections: proxy.connections(), requests, restarts: 0 }],
+  };
+}
+
+/**
+ * cluster's round-robin everywhere; SO_REUSEPORT listeners (Node >= 22.12 on
+ * Linux) only on request: measured on this machine (docs/performance.md), see there why.
+ */
+export function defaultBalance(): Balance {
+  return 'cluster';
+}
+
+/** Whether this Node can give each worker its own listener on one port. */
+export function reusePortWorks(): boolean {
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  return process.platform === 'linux' && (major > 22 || (major === 22 && minor >= 12));
+}
