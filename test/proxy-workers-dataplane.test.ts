@@ -1,0 +1,216 @@
+// The data plane with two proxy worker processes, steered over its socket as the
+// server steers it: every route change is in force in every worker when it
+// resolves, drain and slow start see all workers, a killed worker is replaced
+// with the whole table, and access entries of all workers arrive in one stream.
+import http from 'node:http';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { get, waitFor } from './support/apps.js';
+import { backend, startDataplaneProcess, type Backend, type RunningDataplane } from './support/dataplane.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let dp: RunningDataplane;
+const backends: Backend[] = [];
+let app = 0;
+
+beforeAll(async () => {
+  dp = await startDataplaneProcess(2);
+});
+afterAll(async () => {
+  await dp.stop();
+  await Promise.all(backends.map((b) => b.close()));
+});
+
+/** A fresh app (hostname `appN.test`) routed to a fresh backend. */
+async function routedApp(): Promise<{ name: string; host: string; a: Backend; b: Backend }> {
+  const name = `app${++app}`;
+  const [a, b] = [await backend('a'), await backend('b')];
+  backends.push(a, b);
+  dp.client.routes.setHosts(name, [`${name}.test`]);
+  // shiftBackends with 0 ms is the switch promote makes; it resolves when the data plane answers.
+  await dp.client.routes.shiftBackends(name, [a.port], 0);
+  return { name, host: `${name}.test`, a, b };
+}
+
+/** Requests on keep-alive connections and on new ones, until stop(); each with the time it was sent. */
+function hammer(host: string) {
+  const sent: Array<{ at: number; body: string; status: number }> = [];
+  const errors: string[] = [];
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  let running = true;
+  const loop = async (a: http.Agent | false) => {
+    while (running) {
+      const at = performance.now();
+      try {
+        const r = await get(dp.port, host, '/', a);
+        sent.push({ at, body: r.body, status: r.status });
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+  };
+  const loops = [...Array.from({ length: 8 }, () => loop(agent)), ...Array.from({ length: 4 }, () => loop(false))];
+  return {
+    sent, errors,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      agent.destroy();
+    },
+  };
+}
+
+describe('proxy workers in the data plane', () => {
+  afterEach(() => {
+    for (const b of backends) b.release();
+  });
+
+  it('both workers serve, and the access entries of both arrive in one stream', async () => {
+    const { name, host } = await routedApp();
+    const before = await dp.workers();
+    expect(before.map((w) => [w.slot, w.state])).toEqual([[1, 'serving'], [2, 'serving']]);
+    const from = dp.access.length;
+    const bodies: string[] = [];
+    await Promise.all(Array.from({ length: 10 }, async () => {
+      for (let i = 0; i < 20; i++) bodies.push((await get(dp.port, host)).body);
+    }));
+    expect(bodies).toEqual(Array(200).fill('a'));
+    const after = await dp.workers();
+    const served = after.map((w, i) => w.requests! - before[i]!.requests!);
+    expect(served.every((n) => n > 0)).toBe(true);
+    expect(served[0]! + served[1]!).toBe(200);
+    await waitFor(async () => dp.access.length - from >= 200, 5000, 'the access entries');
+    const mine = dp.access.slice(from).filter((e) => e.app === name);
+    expect(mine.length).toBe(200);
+    expect(mine.every((e) => e.status === 200 && e.host === host)).toBe(true);
+  });
+
+  it('a switch resolves only once every worker applied it: nothing sent after it reaches the old backend', async () => {
+    const { name, host, a, b } = await routedApp();
+    const traffic = hammer(host);
+    await sleep(300);
+    const [, stopped] = await dp.workers();
+    // A worker that cannot run yet: the switch must wait for it.
+    process.kill(stopped!.pid!, 'SIGSTOP');
+    let resolvedAt = 0;
+    const change = dp.client.routes.shiftBackends(name, [b.port], 0).then(() => (resolvedAt = performance.now()));
+    await sleep(400);
+    const resumedAt = performance.now();
+    process.kill(stopped!.pid!, 'SIGCONT');
+    await change;
+    await sleep(500);
+    await traffic.stop();
+
+    expect(resolvedAt).toBeGreaterThan(resumedAt);
+    expect(traffic.errors).toEqual([]);
+    const late = traffic.sent.filter((r) => r.at > resolvedAt);
+    expect(late.length).toBeGreaterThan(50);
+    expect(late.filter((r) => r.body !== 'b')).toEqual([]);
+    expect(a.received).toBeGreaterThan(0);
+  });
+
+  it('drain waits for the requests open in every worker', async () => {
+    const { name, host, a, b } = await routedApp();
+    // New connections go round-robin: two held requests in each worker.
+    const held = Array.from({ length: 4 }, () => get(dp.port, host, '/hold'));
+    await waitFor(async () => a.held === 4, 5000, 'four held requests');
+    const workers = await dp.workers();
+    expect(workers.map((w) => w.connections! >= 1)).toEqual([true, true]);
+    await dp.client.routes.shiftBackends(name, [b.port], 0);
+    expect(await dp.client.routes.drain(a.port, 300)).toBe(4);
+    let drained: number | null = null;
+    const drain = dp.client.routes.drain(a.port, 20_000).then((n) => (drained = n));
+    await sleep(300);
+    expect(drained).toBeNull();
+    a.release();
+    expect(await drain).toBe(0);
+    expect((await Promise.all(held)).map((r) => r.body)).toEqual(['a', 'a', 'a', 'a']);
+  });
+
+  it('slow start sees the app\'s rate across workers, not one worker\'s share', async () => {
+    const { name, host, b } = await routedApp();
+    // 80 requests a second in all, on new connections: each worker sees about 40, below the 50 of slow start.
+    let running = true;
+    const pace = (async () => {
+      while (running) {
+        await Promise.all([...Array.from({ length: 8 }, () => get(dp.port, host)), sleep(100)]);
+      }
+    })();
+    await sleep(1600);
+    const shift = await dp.client.routes.shiftBackends(name, [b.port], 1500);
+    running = false;
+    await pace;
+    expect(shift.gradual).toBe(true);
+    await shift.done;
+  });
+
+  it('a worker killed with SIGKILL is replaced with the whole table; connections to the other serve on', async () => {
+    const { host } = await routedApp();
+    // One keep-alive connection per lane; a lane stops at its first failure.
+    let running = true;
+    const lanes = Array.from({ length: 8 }, () => ({ agent: new http.Agent({ keepAlive: true, maxSockets: 1 }), ok: 0, failed: '', okAfterKill: 0 }));
+    let killed = false;
+    const runs = lanes.map(async (lane) => {
+      while (running && !lane.failed) {
+        try {
+          const r = await get(dp.port, host, '/', lane.agent);
+          if (r.body !== 'a') lane.failed = `${r.status} ${r.body}`;
+          else if (killed) lane.okAfterKill++;
+          else lane.ok++;
+        } catch (err) {
+          lane.failed = (err as Error).message;
+        }
+      }
+    });
+    await sleep(500);
+    const [victim, other] = await dp.workers();
+    expect(victim!.connections! + other!.connections!).toBe(8);
+    const t0 = performance.now();
+    process.kill(victim!.pid!, 'SIGKILL');
+    killed = true;
+    const replaced = await waitFor(async () => {
+      const w = (await dp.workers())[0]!;
+      return w.pid !== victim!.pid && w.state === 'serving' && w;
+    }, 5000, 'a new worker 1');
+    const replacedMs = performance.now() - t0;
+    await sleep(300);
+    running = false;
+    await Promise.all(runs);
+    for (const l of lanes) l.agent.destroy();
+
+    expect(replacedMs).toBeLessThan(2000);
+    expect(replaced.restarts).toBe(1);
+    const failed = lanes.filter((l) => l.failed);
+    // Only the killed worker's own connections failed; every other went on answering.
+    expect(failed.length).toBeLessThanOrEqual(victim!.connections!);
+    expect(lanes.filter((l) => !l.failed).every((l) => l.okAfterKill > 0)).toBe(true);
+    // The new worker has the routes: new connections (half of them its) are all answered by the app.
+    const bodies = await Promise.all(Array.from({ length: 40 }, () => get(dp.port, host).then((r) => r.body)));
+    expect(bodies).toEqual(Array(40).fill('a'));
+    const fresh = (await dp.workers())[0]!;
+    expect(fresh.pid).toBe(replaced.pid);
+    expect(fresh.requests).toBeGreaterThan(0);
+    expect(dp.output()).toMatch(/proxy worker 1 \(pid \d+\) exited \(SIGKILL\); replacing it/);
+  });
+});
+
+describe('one proxy worker', () => {
+  let one: RunningDataplane;
+  beforeAll(async () => {
+    one = await startDataplaneProcess(1);
+  });
+  afterAll(async () => {
+    await one.stop();
+  });
+
+  it('runs the proxy in the data plane process itself', async () => {
+    const a = await backend('a');
+    backends.push(a);
+    one.client.routes.setHosts('solo', ['solo.test']);
+    await one.client.routes.shiftBackends('solo', [a.port], 0);
+    expect((await get(one.port, 'solo.test')).body).toBe('a');
+    const [w, ...rest] = await one.workers();
+    expect(rest).toEqual([]);
+    expect(w).toMatchObject({ slot: 0, pid: one.child.pid, state: 'serving', requests: 1 });
+  });
+});
