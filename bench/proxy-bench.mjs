@@ -19,13 +19,13 @@ import { parseWrk } from './bench-platform.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
-const HOST = 'bench.example.com';
+export const HOST = 'bench.example.com';
 const CONNECTIONS = 50;
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 // ---------------------------------------------------------------- children
 
-const UPSTREAM_BODY = 'Hello from the tiny app\n';
+export const UPSTREAM_BODY = 'Hello from the tiny app\n';
 
 function runUpstream() {
   const body = UPSTREAM_BODY;
@@ -36,11 +36,12 @@ function runUpstream() {
   server.listen(0, '127.0.0.1', () => console.log(`port ${server.address().port}`));
 }
 
-async function runProxy(upstreamPort) {
-  const { startProxy } = await import(pathToFileURL(path.join(ROOT, 'dist/proxy/proxy-server.js')).href);
+/**
+ * The access line as the server writes it (src/server/server.ts), into the real
+ * batched app log in a temp folder: the proxy is measured with its logging, as deployed.
+ */
+export async function accessWriter() {
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pxbench-log-'));
-  // The access line as the server writes it (src/server/server.ts), into the
-  // real batched app log: the proxy is measured with its logging, as deployed.
   const { AppLogs } = await import(pathToFileURL(path.join(ROOT, 'dist/logs/app-log.js')).href);
   const logs = new AppLogs(() => logDir);
   const onAccess = (e) => {
@@ -50,20 +51,26 @@ async function runProxy(upstreamPort) {
       `host_header=${e.host} target_port=${e.targetPort ?? '-'} source_ip=${e.sourceIp} method=${e.method} path=${JSON.stringify(e.path)} status=${e.status} ms=${e.ms}`,
     );
   };
+  return { onAccess, remove: () => fs.rmSync(logDir, { recursive: true, force: true }) };
+}
+
+async function runProxy(upstreamPort) {
+  const { startProxy } = await import(pathToFileURL(path.join(ROOT, 'dist/proxy/proxy-server.js')).href);
+  const { onAccess, remove } = await accessWriter();
   const proxy = await startProxy({ host: '127.0.0.1', port: 0, onAccess: process.env.PXBENCH_NO_LOG ? undefined : onAccess });
   proxy.routes.setHosts('bench', [HOST]);
   proxy.routes.setBackends('bench', [upstreamPort]);
   console.log(`port ${proxy.port}`);
   process.on('SIGTERM', async () => {
     await proxy.close();
-    fs.rmSync(logDir, { recursive: true, force: true });
+    remove();
     process.exit(0);
   });
 }
 
 // ---------------------------------------------------------------- helpers
 
-function startChild(args) {
+export function startChild(args) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -77,7 +84,7 @@ function startChild(args) {
   });
 }
 
-function fetchBody(port) {
+export function fetchBody(port) {
   return new Promise((resolve, reject) => {
     http
       .get({ host: '127.0.0.1', port, path: '/', headers: { host: HOST }, agent: false }, (res) => {
@@ -118,7 +125,7 @@ function waitForPort(port, timeoutMs = 5000) {
   });
 }
 
-function which(cmd) {
+export function which(cmd) {
   for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
     const p = path.join(dir, cmd);
     try {
@@ -132,7 +139,7 @@ function which(cmd) {
 }
 
 /** The pid and every descendant (nginx's workers). */
-function processTree(pid) {
+export function processTree(pid) {
   const pids = [pid];
   const parents = new Map();
   for (const entry of fs.readdirSync('/proc')) {
@@ -150,7 +157,7 @@ function processTree(pid) {
 }
 
 /** CPU seconds (user+system) of a process tree. */
-function cpuSeconds(pids) {
+export function cpuSeconds(pids) {
   let ticks = 0;
   for (const pid of pids) {
     try {
@@ -165,7 +172,7 @@ function cpuSeconds(pids) {
 }
 
 /** Resident set size in MB of a process tree. */
-function rssMb(pids) {
+export function rssMb(pids) {
   let kb = 0;
   for (const pid of pids) {
     try {
@@ -178,9 +185,10 @@ function rssMb(pids) {
   return kb / 1024;
 }
 
-function wrk(port, seconds) {
+/** wrk -t2 at 50 connections for `seconds`; `extra` arguments before the URL (e.g. another header). */
+export function wrk(port, seconds, extra = []) {
   return new Promise((resolve, reject) => {
-    const args = ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, `http://127.0.0.1:${port}/`];
+    const args = ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, ...extra, `http://127.0.0.1:${port}/`];
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
@@ -190,7 +198,8 @@ function wrk(port, seconds) {
   });
 }
 
-async function startNginx(nginxBin, upstreamPort) {
+/** nginx in front of the upstream; `workers`: its worker_processes ('auto': one per core). */
+export async function startNginx(nginxBin, upstreamPort, workers = 'auto') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pxbench-nginx-'));
   const port = await freePort();
   for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) fs.mkdirSync(path.join(dir, d));
@@ -199,7 +208,7 @@ async function startNginx(nginxBin, upstreamPort) {
   fs.writeFileSync(
     path.join(dir, 'nginx.conf'),
     `daemon off;
-worker_processes auto;
+worker_processes ${workers};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
@@ -233,7 +242,7 @@ http {
   return { child, port, dir };
 }
 
-function stop(child) {
+export function stop(child) {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     child.once('exit', () => resolve());
@@ -242,7 +251,7 @@ function stop(child) {
   });
 }
 
-const median = (xs) => {
+export const median = (xs) => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (!s.length) return NaN;
   const m = s.length >> 1;

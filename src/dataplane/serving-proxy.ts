@@ -36,11 +36,14 @@ export async function startServingProxy(o: ServingProxyOptions): Promise<Serving
 }
 
 /**
- * cluster's round-robin everywhere; SO_REUSEPORT listeners (Node >= 22.12 on
- * Linux) only on request: measured on this machine (docs/performance.md), see there why.
+ * SO_REUSEPORT listeners where Node has them (>= 22.12, Linux), else cluster's
+ * round-robin. Measured where both work (docs/performance.md): the same with
+ * keep-alive, but under cluster every new connection is accepted on the data
+ * plane's one loop and handed over, which on a new connection per request cost
+ * ~60 µs there and capped throughput; with reusePort the kernel spreads them.
  */
 export function defaultBalance(): Balance {
-  return 'cluster';
+  return reusePortWorks() ? 'reuseport' : 'cluster';
 }
 
 /** Whether this Node can give each worker its own listener on one port. */

@@ -22,12 +22,12 @@ export interface RunningDataplane {
   stop(): Promise<void>;
 }
 
-export async function startDataplaneProcess(proxyWorkers: number): Promise<RunningDataplane> {
+export async function startDataplaneProcess(proxyWorkers: number, balance?: 'cluster' | 'reuseport'): Promise<RunningDataplane> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pxw-'));
   const socket = path.join(dir, 'dataplane.sock');
   const child = spawn(process.execPath, [
     path.join(ROOT, 'dist', 'dataplane', 'main.js'), '--data', dir, '--socket', socket, '--host', '127.0.0.1', '--http-port', '0',
-    '--proxy-workers', String(proxyWorkers),
+    '--proxy-workers', String(proxyWorkers), ...(balance ? ['--balance', balance] : []),
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
