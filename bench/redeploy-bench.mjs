@@ -13,6 +13,8 @@ export async function runRedeployUnderLoad({ redeploys = 20, restSeconds = 10, c
   let tree;
   try {
     const url = await server.createApp('loaded');
+    // The proxy's processes (--proxy-workers defaults to the cores; 1 runs it in the data plane).
+    const proxyWorkers = JSON.parse((await server.cli(['server:info', '--json'])).stdout).proxyWorkers.filter((w) => w.slot > 0).length || 1;
     tree = await AppTree.create(plainApp('release 0'));
     await tree.push(url);
 
@@ -52,13 +54,14 @@ export async function runRedeployUnderLoad({ redeploys = 20, restSeconds = 10, c
     const failed = during.non2xx + during.socketErrors;
     const p99Ratio = during.p99 / rest.p99;
     return {
-      config: { redeploys, connections, restSeconds, loadGenerator: 'wrk -t2' },
+      config: { redeploys, connections, restSeconds, loadGenerator: 'wrk -t2', proxyWorkers },
       rest,
       during,
       failedRequests: failed,
       p99Ratio,
       pushMsMedian: pushMs.slice().sort((a, b) => a - b)[pushMs.length >> 1],
-      targetsMet: { noFailedRequests: failed === 0, p99: p99Ratio <= 3 },
+      // 3x with the proxy on the server's loop (issue 7); 1.5x with proxy workers apart from it (issue 17).
+      targetsMet: { noFailedRequests: failed === 0, p99: p99Ratio <= (proxyWorkers > 1 ? 1.5 : 3) },
     };
   } finally {
     tree?.remove();
