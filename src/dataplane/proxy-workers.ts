@@ -58,6 +58,8 @@ class Worker {
     let failed!: (e: Error) => void;
     this.ready = new Promise((res, rej) => ((ready = res), (failed = rej)));
     this.ready.catch(() => {});
+    // A send to a worker that just died fails asynchronously; its exit is what counts.
+    child.on('error', () => {});
     child.on('message', (m: FromWorker) => {
       if (m.t === 'ready') {
         this.state = 'serving';
@@ -209,9 +211,12 @@ export class ProxyWorkers {
   }
 
   private spawn(slot: number): Worker {
-    const child = this.o.balance === 'cluster'
-      ? cluster.fork().process
-      : fork(WORKER_MAIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let child: ChildProcess;
+    if (this.o.balance === 'cluster') {
+      const cw = cluster.fork();
+      cw.on('error', () => {}); // cluster re-emits the process's errors here
+      child = cw.process;
+    } else child = fork(WORKER_MAIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const w = new Worker(slot + 1, child, (worker, m) => this.heard(worker, m));
     this.slots[slot] = w;
     void w.exited.then(() => this.lost(slot, w));

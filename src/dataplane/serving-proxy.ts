@@ -1,17 +1,7 @@
 import { startProxy } from '../proxy/proxy-server.js';
-import type { AccessEntry, RouteControl } from '../proxy/types.js';
+import type { RouteControl } from '../proxy/types.js';
 import type { ProxyWorkerInfo } from './protocol.js';
-import { ProxyWorkers, type Balance } from './proxy-workers.js';
-
-export interface ServingProxyOptions {
-  host: string;
-  port: number;
-  /** 1: the proxy runs in the data plane's own process; more: that many worker processes. */
-  workers: number;
-  balance: Balance;
-  onAccess: (e: AccessEntry) => void;
-  log: (line: string) => void;
-}
+import { ProxyWorkers, type Balance, type ProxyWorkersOptions } from './proxy-workers.js';
 
 /** The data plane's proxy, in its own process or spread over worker processes: the same face either way. */
 export interface ServingProxy {
@@ -21,9 +11,10 @@ export interface ServingProxy {
   close(): Promise<void>;
 }
 
-export async function startServingProxy(o: ServingProxyOptions): Promise<ServingProxy> {
-  if (o.workers > 1) {
-    const pool = await ProxyWorkers.start({ count: o.workers, host: o.host, port: o.port, balance: o.balance, onAccess: o.onAccess, log: o.log });
+/** count 1: the proxy runs in the data plane's own process; more: that many worker processes. */
+export async function startServingProxy(o: ProxyWorkersOptions): Promise<ServingProxy> {
+  if (o.count > 1) {
+    const pool = await ProxyWorkers.start(o);
     return { port: pool.port, routes: pool.routes, workers: () => pool.workers(), close: () => pool.close() };
   }
   let requests = 0;
