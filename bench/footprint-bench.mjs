@@ -59,9 +59,14 @@ async function measure({ apps, log, unconfined }) {
         perApp.push({ app: name, process: p.process, pid: p.pid, command: table.get(p.pid)?.comm ?? '?', extra: members.size - 1, wrappersPss });
       }
     }
+    // The proxy's worker processes (--proxy-workers, one per core by default) are the platform's, not the apps'.
+    const workerPids = JSON.parse((await server.cli(['server:info', '--json'])).stdout).proxyWorkers.map((w) => w.pid).filter((p) => p && p !== server.dataplanePid);
+    const workersRssMb = workerPids.reduce((mb, pid) => mb + rss(pid).rssMb, 0);
+    const workersPssMb = workerPids.reduce((mb, pid) => mb + pssMb(pid), 0);
+    log(`${workerPids.length} proxy worker process(es): RSS ${workersRssMb.toFixed(1)} MB, PSS ${workersPssMb.toFixed(1)} MB`);
     // Anything else the platform keeps running (per-app log tailers, supervisors…) shows up as other descendants.
     const serverChildren = [...descendants(table, server.pid), ...descendants(table, server.dataplanePid)].filter((pid) => pid !== server.pid && pid !== server.dataplanePid);
-    const others = serverChildren.filter((pid) => !appPids.has(pid) && !inAppTrees.has(pid));
+    const others = serverChildren.filter((pid) => !appPids.has(pid) && !inAppTrees.has(pid) && !workerPids.includes(pid));
     const extraPerApp = Math.max(...perApp.map((a) => a.extra));
     const wrappers = perApp.filter((a) => a.command !== 'node').length;
     const wrapperPssMb = Math.max(...perApp.map((a) => a.wrappersPss));
@@ -75,6 +80,7 @@ async function measure({ apps, log, unconfined }) {
       serverOnlyRssMbWithApps: loaded.serverMb,
       dataplaneRssMbWithApps: loaded.dataplaneMb,
       serverPeakRssMbWithApps: loaded.peakMb,
+      proxyWorkers: { count: workerPids.length, rssMb: workersRssMb, pssMb: workersPssMb },
       extraProcessesPerApp: extraPerApp,
       wrapperPssMbPerApp: wrapperPssMb,
       appPidsNotNode: wrappers,

@@ -147,6 +147,7 @@ if (fp?.error) note('4 footprint', `failed: ${fp.error}`);
 else if (fp) {
   rows.push(['4 footprint', 'server RSS idle, 0 apps', `${f(fp.serverIdleRssMb, 1)} MB`, '', '']);
   rows.push(['4 footprint', `server RSS with ${fp.apps} running apps`, `${f(fp.serverRssMbWithApps, 1)} MB (peak ${f(fp.serverPeakRssMbWithApps, 1)})`, '<= 120 MB', met(fp.targetsMet.rss)]);
+  if (fp.proxyWorkers?.count) rows.push(['4 footprint', `${fp.proxyWorkers.count} proxy worker processes: RSS, PSS`, `${f(fp.proxyWorkers.rssMb, 1)} MB, ${f(fp.proxyWorkers.pssMb, 1)} MB`, '', '']);
   rows.push(['4 footprint', `resident processes per app beyond the app (${fp.isolation}), their PSS`, `${fp.extraProcessesPerApp}, ${f(fp.wrapperPssMbPerApp, 2)} MB (other server children: ${fp.otherServerChildren})`, '0', met(fp.targetsMet.noWrapper)]);
   const un = fp.unconfined;
   if (un && !un.error) {
