@@ -82,7 +82,7 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
     },
   });
   const proxy = await startServingProxy({
-    host: o.listeners.host, port: o.listeners.httpPort, count: o.proxyWorkers, balance: o.balance, log: o.log,
+    proxy: { host: o.listeners.host, port: o.listeners.httpPort }, count: o.proxyWorkers, balance: o.balance, log: o.log,
     onAccess: (e) => {
       access.push(e);
       queued();

@@ -6,7 +6,7 @@ import { SLOW_START_MIN_RATE } from '../proxy/route-table.js';
 import type { AccessEntry, BackendShift, RouteControl } from '../proxy/types.js';
 import { AppRates, RouteRecord } from './route-record.js';
 import type { ProxyWorkerInfo } from './protocol.js';
-import type { FromWorker, ToWorker, WorkerCall, WorkerListen, WorkerStats } from './worker-protocol.js';
+import type { FromWorker, ToWorker, WorkerCall, WorkerProxyOptions, WorkerStats } from './worker-protocol.js';
 
 /** How connections reach the workers: cluster's primary accepts and deals them round-robin, or each worker has its own SO_REUSEPORT listener. */
 export type Balance = 'cluster' | 'reuseport';
@@ -20,8 +20,8 @@ export interface AppliedRoutes extends RouteControl {
 
 export interface ProxyWorkersOptions {
   count: number;
-  host: string;
-  port: number;
+  /** What each worker's startProxy gets (listeners; reusePort is set from balance). */
+  proxy: WorkerProxyOptions;
   balance: Balance;
   onAccess: (e: AccessEntry) => void;
   log: (line: string) => void;
@@ -131,14 +131,14 @@ export class ProxyWorkers {
   private readonly record = new RouteRecord();
   private readonly rates = new AppRates();
   private readonly respawns = new Set<NodeJS.Timeout>();
-  private listen: WorkerListen;
+  private proxy: WorkerProxyOptions;
   private closing = false;
   port = 0;
 
   private constructor(private readonly o: ProxyWorkersOptions) {
     this.slots = Array.from({ length: o.count }, () => null);
     this.restarts = Array.from({ length: o.count }, () => 0);
-    this.listen = { host: o.host, port: o.port, reusePort: o.balance === 'reuseport' };
+    this.proxy = { ...o.proxy, reusePort: o.balance === 'reuseport' };
     if (o.balance === 'cluster') {
       // Before the first fork; round-robin is the default on Linux, said here so it stays so.
       cluster.schedulingPolicy = cluster.SCHED_RR;
@@ -174,7 +174,7 @@ export class ProxyWorkers {
     try {
       // The first one settles the port (port 0 picks one); with reusePort the others must ask for that one.
       pool.port = await pool.spawn(0).ready;
-      if (o.balance === 'reuseport') pool.listen = { ...pool.listen, port: pool.port };
+      if (o.balance === 'reuseport') pool.proxy = { ...pool.proxy, port: pool.port };
       await Promise.all(pool.slots.map((w, i) => (w ?? pool.spawn(i)).ready));
     } catch (err) {
       await pool.close();
@@ -227,7 +227,7 @@ export class ProxyWorkers {
     if (m.t === 'booted') {
       // From here on every change goes to it too, after this table: nothing falls between.
       w.member = true;
-      w.send({ t: 'init', listen: this.listen, table: this.record.snapshot() });
+      w.send({ t: 'init', proxy: this.proxy, table: this.record.snapshot() });
     } else if (m.t === 'access') {
       for (const e of m.entries) {
         if (e.app) this.rates.count(e.app);

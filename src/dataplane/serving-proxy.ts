@@ -19,7 +19,7 @@ export async function startServingProxy(o: ProxyWorkersOptions): Promise<Serving
   }
   let requests = 0;
   const startedAt = Date.now();
-  const proxy = await startProxy({ host: o.host, port: o.port, onAccess: (e) => ((requests++), o.onAccess(e)) });
+  const proxy = await startProxy({ ...o.proxy, onAccess: (e) => ((requests++), o.onAccess(e)) });
   return {
     port: proxy.port, routes: proxy.routes, close: proxy.close,
     workers: async () => [{ slot: 0, pid: process.pid, state: 'serving', startedAt, connections: proxy.connections(), requests, restarts: 0 }],

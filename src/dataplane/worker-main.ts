@@ -76,7 +76,7 @@ process.on('message', (m: ToWorker) => {
       routes = r;
       for (const c of early.splice(0)) answer(r, c.id, c.call);
     };
-    startProxy({ host: m.listen.host, port: m.listen.port, reusePort: m.listen.reusePort, onAccess, seed: seeded }).then(
+    startProxy({ ...m.proxy, onAccess, seed: seeded }).then(
       (p) => {
         proxy = p;
         send({ t: 'ready', port: p.port });

@@ -3,7 +3,7 @@
 // table of record and sends every change to every worker; a worker applies it
 // and answers, so the primary knows when a change is in force everywhere.
 
-import type { AccessEntry } from '../proxy/types.js';
+import type { AccessEntry, ProxyOptions } from '../proxy/types.js';
 
 /** One app's routes as the primary recorded them; a new worker starts from the whole list. */
 export interface RouteEntry {
@@ -12,13 +12,12 @@ export interface RouteEntry {
   ports: number[];
 }
 
-/** Where a worker listens, and how connections are spread over the workers. */
-export interface WorkerListen {
-  host: string;
-  port: number;
-  /** Each worker has its own listener on the port (SO_REUSEPORT); otherwise cluster's primary accepts and hands out. */
-  reusePort: boolean;
-}
+/**
+ * The proxy's options as every worker gets them (what can cross the IPC channel):
+ * each worker runs startProxy with these, its own onAccess and the table as seed.
+ * reusePort: each worker has its own listener on the port; otherwise cluster's primary accepts and hands out.
+ */
+export type WorkerProxyOptions = Omit<ProxyOptions, 'onAccess' | 'seed'>;
 
 export type WorkerCall =
   | { op: 'setHosts'; app: string; hosts: string[] }
@@ -37,7 +36,7 @@ export interface WorkerStats {
 }
 
 export type ToWorker =
-  | { t: 'init'; listen: WorkerListen; table: RouteEntry[] }
+  | { t: 'init'; proxy: WorkerProxyOptions; table: RouteEntry[] }
   | { t: 'call'; id: number; call: WorkerCall };
 
 export type FromWorker =
