@@ -31,7 +31,7 @@ export async function startServingProxy(o: ProxyWorkersOptions): Promise<Serving
  * round-robin. Measured where both work (docs/performance.md): the same with
  * keep-alive, but under cluster every new connection is accepted on the data
  * plane's one loop and handed over, which on a new connection per request cost
- * ~60 µs there and capped throughput; with reusePort the kernel spreads them.
+ * ~55 µs there and capped throughput; with reusePort the kernel spreads them.
  */
 export function defaultBalance(): Balance {
   return reusePortWorks() ? 'reuseport' : 'cluster';
