@@ -3,12 +3,12 @@
 // its body. Counts non-2xx answers and socket errors, and compares p99 during
 // the deploys with p99 at rest (same app, same load, no deploy).
 //
-//   npx tsc -p . && node bench/redeploy-bench.mjs [--redeploys 20] [--rest-seconds 10]
+//   npx tsc -p . && node bench/redeploy-bench.mjs [--redeploys 20] [--rest-seconds 10] [--proxy-workers N]
 import { AppTree, BenchServer, cpuMs, hasCommand, machineBusyMs, plainApp, sleep, startWrk, watchForBody } from './bench-platform.mjs';
 
-export async function runRedeployUnderLoad({ redeploys = 20, restSeconds = 10, connections = 50, log = () => {} } = {}) {
+export async function runRedeployUnderLoad({ redeploys = 20, restSeconds = 10, connections = 50, proxyWorkers: asked = null, log = () => {} } = {}) {
   if (!hasCommand('wrk')) return { skipped: 'wrk is not installed (apt-get install wrk)' };
-  const server = await BenchServer.start();
+  const server = await BenchServer.start({ extra: asked ? ['--proxy-workers', String(asked)] : [] });
   const host = 'loaded.localhost';
   let tree;
   try {
@@ -71,6 +71,8 @@ export async function runRedeployUnderLoad({ redeploys = 20, restSeconds = 10, c
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const arg = (name, d) => (process.argv.includes(name) ? Number(process.argv[process.argv.indexOf(name) + 1]) : d);
-  const result = await runRedeployUnderLoad({ redeploys: arg('--redeploys', 20), restSeconds: arg('--rest-seconds', 10), log: (l) => console.log(l) });
+  const result = await runRedeployUnderLoad({
+    redeploys: arg('--redeploys', 20), restSeconds: arg('--rest-seconds', 10), proxyWorkers: arg('--proxy-workers', null), log: (l) => console.log(l),
+  });
   console.log(JSON.stringify(result, null, 2));
 }
