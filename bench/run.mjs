@@ -111,6 +111,9 @@ else if (wk) {
       rows.push(['1b workers', `new connection per request, ${name}: req/s, CPU µs/req`, `${f(t.rps)}, ${f(t.cpuUsPerReq, 1)}${per(t)}`, '', '']);
     }
   } else if (wk.newConnections) note('1b workers', `cluster vs reuseport: ${wk.newConnections}`);
+  for (const [name, d] of Object.entries(wk.workerDeaths ?? {})) {
+    rows.push(['1b workers', `${name}: ${d.kills} worker SIGKILLs under new connections, failed (hung)`, `${d.failed} (${d.hung}) of ${d.ok + d.failed}`, '', '']);
+  }
 }
 
 const dep = results.deploy;

@@ -6,11 +6,14 @@
 // entries), and this process's, which writes the access lines as the server does.
 // With a Node that has reusePort (>= 22.12, `--node PATH`) it also compares the
 // two ways of spreading connections, cluster round-robin and SO_REUSEPORT, with
-// keep-alive and with a new connection per request.
+// keep-alive and with a new connection per request. Last, what a worker's death
+// costs: 16 clients open a new connection per request while a worker is SIGKILLed
+// 5 times; failed and hung (no answer in 3 s) requests are counted.
 //
 //   npx tsc -p . && node bench/workers-bench.mjs [--rounds 5] [--seconds 5] [--node PATH] [--json]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -96,6 +99,31 @@ async function measure(t, seconds, extra) {
   return run;
 }
 
+/** New connections from 16 loops while a serving worker is SIGKILLed `kills` times, 1.5 s apart. */
+async function killWorkers(t, kills = 5) {
+  let ok = 0, failed = 0, hung = 0, running = true;
+  const get = () => new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port: t.port, headers: { host: HOST }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200));
+    });
+    req.setTimeout(3000, () => ((hung++), req.destroy()));
+    req.on('error', () => resolve(false));
+  });
+  const loops = Array.from({ length: 16 }, async () => {
+    while (running) (await get()) ? ok++ : failed++;
+  });
+  for (let i = 0; i < kills; i++) {
+    await new Promise((r) => setTimeout(r, 1500));
+    const victim = (await t.client.workers()).find((w) => w.state === 'serving');
+    if (victim) process.kill(victim.pid, 'SIGKILL');
+  }
+  await new Promise((r) => setTimeout(r, 1500));
+  running = false;
+  await Promise.all(loops);
+  return { kills, ok, failed, hung, failedPerKill: failed / kills };
+}
+
 function summarize(list) {
   const m = (key) => median(list.map((x) => x[key]));
   const s = { rps: m('rps'), p50Ms: m('p50'), p99Ms: m('p99'), cpuUsPerReq: m('cpuUsPerReq'), cores: m('cores'),
@@ -163,6 +191,11 @@ export async function runWorkersBench({ rounds: count = 5, seconds = 5, node = p
     const churn = reusePort
       ? await rounds(targets.filter((t) => /2 (workers|reuseport)/.test(t.name)), { count, seconds, extra: ['-H', 'Connection: close'], label: 'new connections', log })
       : null;
+    const deaths = {};
+    for (const t of targets.filter((x) => /2 (workers|reuseport)/.test(x.name))) {
+      deaths[t.name] = await killWorkers(t);
+      log(`worker deaths, ${t.name}: ${deaths[t.name].failed} failed (${deaths[t.name].hung} of them hung) of ${deaths[t.name].ok + deaths[t.name].failed} over ${deaths[t.name].kills} kills`);
+    }
     const k = keepAlive.targets;
     const ratio = (a, b, key) => median(keepAlive.runs[a].map((x, i) => x[key] / keepAlive.runs[b][i][key]));
     return {
@@ -175,6 +208,7 @@ export async function runWorkersBench({ rounds: count = 5, seconds = 5, node = p
         nginxTwoToOne: nginxBin ? { rps: ratio('nginx 2 workers', 'nginx 1 worker', 'rps'), p99: ratio('nginx 2 workers', 'nginx 1 worker', 'p99') } : null,
         twoWorkersToNginxTwo: nginxBin ? { rps: ratio('platformx 2 workers', 'nginx 2 workers', 'rps'), p99: ratio('platformx 2 workers', 'nginx 2 workers', 'p99') } : null,
       },
+      workerDeaths: deaths,
       cpuUsPerReq: Object.fromEntries(Object.entries(k).map(([n, t]) => [n, t.cpuUsPerReq])),
       runs: { keepAlive: keepAlive.runs, newConnections: churn?.runs ?? null },
     };
@@ -200,6 +234,9 @@ function printTable(result) {
   table('keep-alive (wrk -t2 -c50)', result.keepAlive);
   if (result.newConnections && typeof result.newConnections === 'object') table('a new connection per request', result.newConnections);
   else if (result.newConnections) console.log(`cluster vs reuseport: ${result.newConnections}\n`);
+  for (const [name, d] of Object.entries(result.workerDeaths)) {
+    console.log(`${name}, ${d.kills} SIGKILLs under new connections: ${d.failed} failed (${d.hung} hung 3 s) of ${d.ok + d.failed}`);
+  }
   const r = result.ratios;
   console.log(`platformx 2 workers / 1: throughput ${f(r.twoWorkersToOne.rps, 2)}x, p99 ${f(r.twoWorkersToOne.p99, 2)}x`);
   if (r.nginxTwoToOne) console.log(`nginx 2 workers / 1:     throughput ${f(r.nginxTwoToOne.rps, 2)}x, p99 ${f(r.nginxTwoToOne.p99, 2)}x`);
