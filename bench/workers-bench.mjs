@@ -192,7 +192,7 @@ export async function runWorkersBench({ rounds: count = 5, seconds = 5, node = p
       ? await rounds(targets.filter((t) => /2 (workers|reuseport)/.test(t.name)), { count, seconds, extra: ['-H', 'Connection: close'], label: 'new connections', log })
       : null;
     const deaths = {};
-    for (const t of targets.filter((x) => /2 (workers|reuseport)/.test(x.name))) {
+    for (const t of targets.filter((x) => x.client && /2 (workers|reuseport)/.test(x.name))) {
       deaths[t.name] = await killWorkers(t);
       log(`worker deaths, ${t.name}: ${deaths[t.name].failed} failed (${deaths[t.name].hung} of them hung) of ${deaths[t.name].ok + deaths[t.name].failed} over ${deaths[t.name].kills} kills`);
     }
