@@ -164,9 +164,10 @@ export class Maestro {
   /** Switches traffic to a prepared release and retires the one it replaces. */
   async promote(p: PreparedRelease, sinks: ((line: string) => void)[]): Promise<void> {
     const out = this.output(p.app, p.version, sinks);
-    const previous = await this.pipeline.promote(p.fleet, slowStartStep(out, `v${p.version}`));
-    crashPoint('release-switched');
-    this.releases.succeed(p.app, p.version, p.live);
+    const previous = await this.switchTo(p.fleet, out, () => {
+      crashPoint('release-switched');
+      this.releases.succeed(p.app, p.version, p.live);
+    });
     const app = this.apps.get(p.app);
     out.step(`Released v${p.version}: http://${this.apps.hosts(app)[0]}/`);
     out.close();
@@ -176,6 +177,17 @@ export class Maestro {
         (err: Error) => this.o.logs.get(p.app).write('platform[deploy]', `stopping v${previous.release} failed: ${err.message}`),
       );
     }
+  }
+
+  /**
+   * The one switch every path makes (deploy, restart, server start): traffic to the
+   * new fleet (gradually for a busy app, saying so), then `record` stores what is
+   * now live in the same tick. Resolves to the fleet it replaced, still to retire.
+   */
+  private async switchTo(fleet: Fleet, out: DeployOutput | null, record: () => void): Promise<Fleet | undefined> {
+    const previous = await this.pipeline.promote(fleet, out ? slowStartStep(out, `v${fleet.release}`) : undefined);
+    record();
+    return previous;
   }
 
   /** Stops a prepared release that will not be promoted (abandoned push). */
@@ -226,8 +238,7 @@ export class Maestro {
       if (!release) throw new UserError(`app '${appName}' has no release yet: push code first`);
       const dir = this.o.paths.build(appName, release.build);
       const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, appName) }, out);
-      const previous = await this.pipeline.promote(fleet, slowStartStep(out, `v${release.version}`));
-      save();
+      const previous = await this.switchTo(fleet, out, save);
       out.step(`Restarted v${release.version}`);
       if (previous) await this.pipeline.retire(previous);
     } finally {
@@ -293,7 +304,7 @@ export class Maestro {
     const out = this.output(app.name, null);
     try {
       const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name) }, out);
-      await this.pipeline.promote(fleet);
+      await this.switchTo(fleet, null, () => {});
       log(`started ${app.name} v${release.version}`);
     } catch (err) {
       log(`could not start ${app.name} v${release.version}: ${(err as Error).message}`);

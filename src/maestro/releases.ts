@@ -92,6 +92,7 @@ export class Releases {
         createdAt: new Date().toISOString(),
         status: 'building',
         config: r.config,
+        ownBuild: r.build === null,
         ...(r.ref ? { ref: r.ref } : {}),
       };
       a.records.push(record);
@@ -218,5 +219,6 @@ export class Releases {
 
 /** A release made its own build folder (a push or upload), rather than reusing another's (config, rollback). */
 function ownsBuild(r: ReleaseRecord): boolean {
-  return r.build === `v${r.version}`;
+  // Records made before the fact was recorded: a build of its own is named after the release.
+  return r.ownBuild ?? r.build === `v${r.version}`;
 }

@@ -15,6 +15,8 @@ export interface ReleaseRecord {
   status: ReleaseStatus;
   /** Config vars this release runs with (a snapshot, so rollback restores them). */
   config: Record<string, string>;
+  /** It made its build folder (push, upload), rather than reusing another release's (config, rollback). */
+  ownBuild?: boolean;
   /** For a git push: the branch it moved and its commit before, so a push cut short by a crash can be undone. */
   ref?: { name: string; old: string };
 }

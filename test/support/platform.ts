@@ -72,7 +72,7 @@ export class Platform {
     const deadline = Date.now() + 60_000;
     const from = this.output.length;
     while (!/ready:/.test(this.output.slice(from))) {
-      if (child.exitCode !== null) throw new Error(`server exited: ${this.output}`);
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited: ${this.output}`);
       if (Date.now() > deadline) throw new Error(`server did not start: ${this.output}`);
       await new Promise((r) => setTimeout(r, 50));
     }
