@@ -82,11 +82,11 @@ async function withAndWithout(table, listing, rounds, measure) {
   return { on, off };
 }
 
-async function wrkRound(server, seconds) {
-  const before = cpuMs(server.pid);
-  const r = await startWrk(server.info.httpPort, HOST, { seconds }).done;
-  const after = cpuMs(server.pid);
-  return { ...r, serverCpuUsPerReq: ((after.self - before.self) * 1000) / r.total };
+async function wrkRound(pid, port, seconds) {
+  const before = cpuMs(pid);
+  const r = await startWrk(port, HOST, { seconds }).done;
+  const after = cpuMs(pid);
+  return { ...r, proxyCpuUsPerReq: ((after.self - before.self) * 1000) / r.total };
 }
 
 export async function runNetworkBench({ rounds = 3, seconds = 5, apps = 5, log = () => {} } = {}) {
@@ -104,7 +104,8 @@ export async function runNetworkBench({ rounds = 3, seconds = 5, apps = 5, log =
 
     // Per app: what the policy keeps running and holds.
     const table = processTable();
-    const nftProcesses = descendants(table, server.pid).filter((pid) => table.get(pid)?.comm === 'nft').length;
+    const dataplane = server.dataplanePid;
+    const nftProcesses = [server.pid, dataplane].flatMap((pid) => descendants(table, pid)).filter((pid) => table.get(pid)?.comm === 'nft').length;
     const listing = await listTable(network.table);
     const elements = (/set own_ports \{[^}]*elements = \{([^}]*)\}/.exec(listing)?.[1] ?? '').split(',').filter((e) => e.trim()).length;
     log(`${apps} apps: ${elements} own-port elements, ${nftProcesses} nft processes kept`);
@@ -124,7 +125,7 @@ export async function runNetworkBench({ rounds = 3, seconds = 5, apps = 5, log =
     log(`nft update per process start or exit: median ${median(updateMs).toFixed(1)} ms`);
 
     // Per request: the same server and app with the table in force and removed.
-    const { on, off } = await withAndWithout(network.table, listing, rounds, () => wrkRound(server, seconds));
+    const { on, off } = await withAndWithout(network.table, listing, rounds, () => wrkRound(dataplane, server.info.httpPort, seconds));
     on.forEach((x, i) => log(`round ${i + 1}: with policy ${x.rps.toFixed(0)} req/s p99 ${x.p99.toFixed(2)} ms; without ${off[i].rps.toFixed(0)} req/s p99 ${off[i].p99.toFixed(2)} ms`));
     const ratio = (k) => median(on.map((x, i) => x[k] / off[i][k]));
 
@@ -163,9 +164,9 @@ export async function runNetworkBench({ rounds = 3, seconds = 5, apps = 5, log =
       config: { rounds, seconds, apps, connections: 50 },
       perApp: { residentProcesses: nftProcesses, ownPortElements: elements, updateMedianMs: median(updateMs) },
       perRequest: {
-        withPolicy: { rps: m(on, 'rps'), p99Ms: m(on, 'p99'), serverCpuUsPerReq: m(on, 'serverCpuUsPerReq') },
-        withoutPolicy: { rps: m(off, 'rps'), p99Ms: m(off, 'p99'), serverCpuUsPerReq: m(off, 'serverCpuUsPerReq') },
-        ratios: { rps: ratio('rps'), p99: ratio('p99'), serverCpu: ratio('serverCpuUsPerReq') },
+        withPolicy: { rps: m(on, 'rps'), p99Ms: m(on, 'p99'), proxyCpuUsPerReq: m(on, 'proxyCpuUsPerReq') },
+        withoutPolicy: { rps: m(off, 'rps'), p99Ms: m(off, 'p99'), proxyCpuUsPerReq: m(off, 'proxyCpuUsPerReq') },
+        ratios: { rps: ratio('rps'), p99: ratio('p99'), proxyCpu: ratio('proxyCpuUsPerReq') },
       },
       perPacket: {
         roundTripUs: { withPolicy: m(microOn, 'pingpong'), withoutPolicy: m(microOff, 'pingpong') },
