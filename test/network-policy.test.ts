@@ -305,6 +305,20 @@ describe.runIf(isRoot)('the network policy, as root', () => {
     expectOnlyAllowed(await probeVictim(), ['own4', 'own6']);
   });
 
+  it('a server started with other --deny-egress ranges replaces the running data plane, and the rules refuse them', async () => {
+    await px.kill9(); // the data plane serves on, with the old ranges
+    px.extraArgs.push('--deny-egress', '172.31.0.0/16');
+    await px.boot();
+    expect(px.output.slice(px.output.lastIndexOf('--- boot ---'))).toContain('refuses other ranges');
+    const { network } = await serverInfo();
+    expect(network.refused).toEqual(['169.254.0.0/16', 'fe80::/10', 'fd00:ec2::254/128', ...DENY, '172.31.0.0/16']);
+    expect((await platformxTables()).filter((t) => t === `table ${network.table}`)).toHaveLength(1);
+    const { sets } = await tableInForce(network.table);
+    expect(prefixes(sets.get('refused4')!)).toContain('172.31.0.0/16');
+    const own = await ownPorts(network.table);
+    expect(own.inForce).toEqual(own.expected);
+  });
+
   it('when the data plane is killed too, the next start replaces the stale rules before any app starts; a clean stop leaves none', async () => {
     const { network } = await serverInfo();
     const table = network.table as string;
