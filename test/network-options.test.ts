@@ -2,6 +2,8 @@
 // are plain data: no root needed.
 import { describe, expect, it } from 'vitest';
 import { parseCidr } from '../src/apprunner/network-policy-cidr.js';
+import { joinNetworkPolicy, type NetworkSummary } from '../src/apprunner/network-policy.js';
+import type { RunSpec } from '../src/apprunner/types.js';
 import { resolvers } from '../src/apprunner/network-policy-rules.js';
 import { parseServerOptions } from '../src/server/server-options.js';
 import { BIN, run } from './support/platform.js';
@@ -51,5 +53,32 @@ describe('resolvers', () => {
   it('takes each nameserver address of resolv.conf once, without its zone', () => {
     const conf = '# generated\nsearch example.com\nnameserver 127.0.0.53\nnameserver fe80::1%eth0\n nameserver 127.0.0.53\nnameserver bogus\noptions edns0\n';
     expect(resolvers(conf)).toEqual(['127.0.0.53', 'fe80::1']);
+  });
+});
+
+describe('the policy as the server joins it (the data plane owns the table)', () => {
+  const summary: NetworkSummary = {
+    mode: 'isolated', reason: null, table: 'inet platformx_x', cgroup: '/sys/fs/cgroup/unified/platformx-x-net', publicPorts: [8000], dns: [], refused: [],
+  };
+  const groups = () => ({ procs: ['/sys/fs/cgroup/memory/g/cgroup.procs'], dirs: [], foreground: () => {}, remove: () => {} });
+  const build: RunSpec = {
+    app: 'a', kind: 'build', command: ['npm', 'ci'], releaseDir: '/tmp/x', env: {}, limits: { memoryMb: 512, pids: 256, nofile: 4096 }, uid: 20000,
+  };
+
+  it('puts a build step in the app cgroup, after its own groups', () => {
+    expect(joinNetworkPolicy(summary).confine(build, groups()).procs).toEqual([
+      '/sys/fs/cgroup/memory/g/cgroup.procs', '/sys/fs/cgroup/unified/platformx-x-net/cgroup.procs',
+    ]);
+  });
+
+  it('refuses to grant ports, which only the owner of the table can', () => {
+    expect(() => joinNetworkPolicy(summary).confine({ ...build, kind: 'web', port: 4000 }, groups())).toThrow('granted by the process that owns');
+    expect(() => joinNetworkPolicy(summary).grantService(20000, 'couchdb-gateway', 5984)).toThrow('granted by the process that owns');
+  });
+
+  it('changes nothing where the network is shared', () => {
+    const shared = joinNetworkPolicy({ ...summary, mode: 'shared', reason: 'nft is not installed', table: null, cgroup: null });
+    expect(shared.summary).toMatchObject({ mode: 'shared', reason: 'nft is not installed' });
+    expect(shared.confine(build, groups()).procs).toEqual(['/sys/fs/cgroup/memory/g/cgroup.procs']);
   });
 });

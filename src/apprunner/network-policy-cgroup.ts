@@ -24,9 +24,9 @@ function cgroup2Mount(mountinfo: string): string | null {
 }
 
 /**
- * Makes (or finds, after a server was killed) the group `name` beside nothing
- * else, below the server's own cgroup v2 group. Throws with a reason when there
- * is no cgroup v2 hierarchy nft can name.
+ * Makes (or finds, after a data plane was killed) the group `name` below this
+ * process's own cgroup v2 group; it holds app processes only. Throws with a
+ * reason when there is no cgroup v2 hierarchy nft can name.
  */
 export function networkCgroup(name: string): NetworkCgroup {
   const mount = cgroup2Mount(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
