@@ -5,9 +5,9 @@ import { spawn } from 'node:child_process';
  * the script is ours, built from validated numbers and addresses, and never
  * passes through a shell. Rejects with the line that says why.
  */
-export function nft(script: string): Promise<string> {
+export function nft(script: string, options: string[] = []): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('nft', ['-f', '-'], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 10_000 });
+    const child = spawn('nft', [...options, '-f', '-'], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 10_000 });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));

@@ -106,6 +106,7 @@ export async function installNetworkPolicy(o: NetworkPolicyOptions): Promise<Net
   const table = `platformx_${o.scope}`;
   let cgroup: NetworkCgroup | null = null;
   let rules: NetworkRules;
+  let handle: number;
   try {
     cgroup = networkCgroup(`platformx-${o.scope}-net`);
     let resolvConf = '';
@@ -118,7 +119,10 @@ export async function installNetworkPolicy(o: NetworkPolicyOptions): Promise<Net
       table, cgroup: { path: cgroup.nftPath, level: cgroup.level }, publicPorts: o.publicPorts,
       dns: resolvers(resolvConf), refused: [...ALWAYS_REFUSED, ...o.denyEgress],
     };
-    await nft(rulesetScript(rules));
+    // The table's handle, from nft's echo: at stop only this very table goes, never a successor's.
+    const echoed = [...(await nft(rulesetScript(rules), ['--echo', '--handle'])).matchAll(/^add table inet \S+ # handle (\d+)$/gm)];
+    handle = Number(echoed.at(-1)?.[1]);
+    if (!Number.isInteger(handle)) throw new Error('nft did not say which table it made');
   } catch (err) {
     await nft(`delete table inet ${table}`).catch(() => { /* there was none */ });
     if (cgroup) await removeGroup(cgroup.dir);
@@ -130,7 +134,7 @@ export async function installNetworkPolicy(o: NetworkPolicyOptions): Promise<Net
     await removeGroup(cgroup.dir);
     return sharedNetwork(failed);
   }
-  return new NftablesPolicy(rules, cgroup, o.log);
+  return new NftablesPolicy(rules, handle, cgroup, o.log);
 }
 
 /**
@@ -163,7 +167,12 @@ class NftablesPolicy implements NetworkPolicy {
   private flushing: Promise<void> | null = null;
   private closed = false;
 
-  constructor(private readonly rules: NetworkRules, private readonly cgroup: NetworkCgroup, private readonly log: (line: string) => void) {
+  constructor(
+    private readonly rules: NetworkRules,
+    private readonly handle: number,
+    private readonly cgroup: NetworkCgroup,
+    private readonly log: (line: string) => void,
+  ) {
     this.summary = {
       mode: 'isolated', reason: null, table: `inet ${rules.table}`, cgroup: cgroup.dir, publicPorts: rules.publicPorts,
       dns: rules.dns, refused: rules.refused.map((c) => c.text),
@@ -189,7 +198,7 @@ class NftablesPolicy implements NetworkPolicy {
   async close(): Promise<void> {
     this.closed = true;
     await this.flushing;
-    await nft(`delete table inet ${this.rules.table}`).catch((err: Error) => this.log(`network: could not remove the rules: ${err.message}`));
+    await nft(`delete table inet handle ${this.handle}`).catch((err: Error) => this.log(`network: could not remove the rules: ${err.message}`));
     await removeGroup(this.cgroup.dir);
   }
 
