@@ -1,12 +1,13 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { appEnvironment, type Apprunner } from './apprunner.js';
 import { bubblewrapArgs, dropPrivilegesArgs, sandboxIdentity } from './bubblewrap-args.js';
 import { CgroupLimits, type ProcessCgroups } from './cgroup-limits.js';
+import { dataScope } from './data-scope.js';
 import { niceDown } from './deploy-priority.js';
+import { sharedNetwork, type NetworkPolicy } from './network-policy.js';
 import { sandboxSeccompFilter } from './sandbox-seccomp.js';
 import { descendants, signalQuietly } from './process-tree.js';
 import type { Isolation, RunSpec } from './types.js';
@@ -31,13 +32,13 @@ export class SandboxedApprunner implements Apprunner {
   /** bwrap pids of processes still running, with their groups: signals go only to these. */
   private readonly live = new Map<number, ProcessCgroups>();
 
-  constructor(dataDir: string) {
-    this.cgroups = new CgroupLimits(createHash('sha256').update(dataDir).digest('hex').slice(0, 8));
+  constructor(dataDir: string, private readonly network: NetworkPolicy = sharedNetwork('no network policy was given')) {
+    this.cgroups = new CgroupLimits(dataScope(dataDir));
   }
 
   spawn(spec: RunSpec): ChildProcess {
     if (spec.uid === null) throw new Error(`app '${spec.app}' has no user yet: the sandbox needs one`);
-    const cgroups = this.cgroups.create(spec.app, spec.kind, spec.limits, spec.background === true);
+    const cgroups = this.network.confine(spec, this.cgroups.create(spec.app, spec.kind, spec.limits, spec.background === true));
     const rlimits = [`--nofile=${spec.limits.nofile}`];
     // Without a pids cgroup, RLIMIT_NPROC (per uid, and each app has its own) bounds forks.
     if (!this.cgroups.hasPids) rlimits.push(`--nproc=${spec.limits.pids}`);

@@ -21,6 +21,8 @@ export interface RunSpec {
   writable?: string[];
   /** Deploy work (a build step, a new release until it serves): runs below serving traffic. */
   background?: boolean;
+  /** The loopback port the platform gave this process to listen on (web): the app's processes may connect to it. */
+  port?: number;
 }
 
 export type Isolation = 'sandbox' | 'none';

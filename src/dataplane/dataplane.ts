@@ -1,7 +1,10 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { UnconfinedApprunner, type Apprunner } from '../apprunner/apprunner.js';
+import { dataScope } from '../apprunner/data-scope.js';
 import { detectIsolation } from '../apprunner/isolation.js';
+import { parseCidr } from '../apprunner/network-policy-cidr.js';
+import { installNetworkPolicy, sharedNetwork } from '../apprunner/network-policy.js';
 import { SandboxedApprunner } from '../apprunner/sandboxed-apprunner.js';
 import { lineReader } from '../control/protocol.js';
 import { startProxy } from '../proxy/proxy-server.js';
@@ -35,7 +38,6 @@ export interface RunningDataplane {
  */
 export async function startDataplane(o: DataplaneOptions): Promise<RunningDataplane> {
   const isolation = detectIsolation();
-  const apprunner: Apprunner = isolation.isolation === 'sandbox' ? new SandboxedApprunner(o.dataDir) : new UnconfinedApprunner();
   /** The connection of the server that steers; events go to it once it subscribed. */
   let client: net.Socket | null = null;
   let subscribed = false;
@@ -67,6 +69,20 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
     if (subscribed && !timer) timer = setTimeout(flush, FLUSH_MS);
   };
 
+  const proxy = await startProxy({
+    host: o.listeners.host, port: o.listeners.httpPort,
+    onAccess: (e) => {
+      access.push(e);
+      queued();
+    },
+  });
+  // The policy is in force before the keeper can spawn anything; it lives as long as the apps do.
+  const network = isolation.isolation === 'sandbox'
+    ? await installNetworkPolicy({
+      scope: dataScope(o.dataDir), publicPorts: [proxy.port], denyEgress: o.listeners.denyEgress.map(parseCidr), log: o.log,
+    })
+    : sharedNetwork('the sandbox is off');
+  const apprunner: Apprunner = isolation.isolation === 'sandbox' ? new SandboxedApprunner(o.dataDir, network) : new UnconfinedApprunner();
   const keeper = new ProcessKeeper(apprunner, {
     output: (app, tag, text) => {
       output.push({ app, tag, text });
@@ -75,13 +91,6 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
     exit: (id, exit) => {
       exits.push({ ev: 'exit', id, exit });
       if (subscribed && !timer) timer = setTimeout(flush, 0);
-    },
-  });
-  const proxy = await startProxy({
-    host: o.listeners.host, port: o.listeners.httpPort,
-    onAccess: (e) => {
-      access.push(e);
-      queued();
     },
   });
   const { routes } = proxy;
@@ -96,6 +105,7 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
       ipc.close();
       await keeper.stopAll(STOP_GRACE_MS);
       apprunner.close();
+      await network.close();
       await proxy.close();
       flush();
       client?.end();
@@ -108,7 +118,7 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
       case 'hello': {
         const hello: Hello = {
           protocol: DATAPLANE_PROTOCOL, pid: process.pid, startedAt, listeners: o.listeners, httpPort: proxy.port,
-          isolation: apprunner.isolation, processes: keeper.list(),
+          isolation: apprunner.isolation, network: network.summary, processes: keeper.list(),
         };
         return hello;
       }
@@ -171,6 +181,6 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
     });
   });
   fs.chmodSync(o.socketPath, 0o600);
-  o.log(`serving http on ${o.listeners.host}:${proxy.port}; isolation ${apprunner.isolation}`);
+  o.log(`serving http on ${o.listeners.host}:${proxy.port}; isolation ${apprunner.isolation}; network ${network.summary.mode}${network.summary.reason ? ` (${network.summary.reason})` : ''}`);
   return { httpPort: proxy.port, done, shutdown };
 }

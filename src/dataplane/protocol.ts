@@ -3,11 +3,12 @@
 // plane keeps the proxy's listeners and the app processes, so both outlive a
 // restart of the server; the server steers them and writes the logs.
 
+import type { NetworkSummary } from '../apprunner/network-policy.js';
 import type { RunSpec } from '../apprunner/types.js';
 import type { AccessEntry } from '../proxy/types.js';
 
 /** Bumped when a message changes shape: a server never steers a data plane of another version. */
-export const DATAPLANE_PROTOCOL = 1;
+export const DATAPLANE_PROTOCOL = 2;
 
 /** What a hosted process is, so a new server can adopt it. */
 export interface ProcessMeta {
@@ -36,6 +37,8 @@ export interface ExitInfo {
 export interface ListenerSpec {
   host: string;
   httpPort: number;
+  /** --deny-egress ranges (validated CIDR texts) the data plane's network policy refuses. */
+  denyEgress: string[];
 }
 
 export interface Hello {
@@ -45,6 +48,8 @@ export interface Hello {
   listeners: ListenerSpec;
   httpPort: number;
   isolation: 'sandbox' | 'none';
+  /** The network policy its apps run under (it owns the nftables table). */
+  network: NetworkSummary;
   processes: HostedProcessInfo[];
 }
 

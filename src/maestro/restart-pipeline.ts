@@ -121,7 +121,7 @@ export class RestartPipeline {
     if (port !== null) env.PORT = String(port);
     return new AppProcess(type, i, port, release.version, {
       app: app.name, kind: type === 'web' ? 'web' : 'worker', command: processTypes.types[type]!, releaseDir, env,
-      limits: app.limits, uid: app.uid,
+      limits: app.limits, uid: app.uid, port: port ?? undefined,
     }, this.deps.processes, this.deps.logs.get(app.name), { onRoutable: () => this.reroute(fleet) });
   }
 

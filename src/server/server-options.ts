@@ -1,3 +1,4 @@
+import { CidrError, parseCidr, type Cidr } from '../apprunner/network-policy-cidr.js';
 import { UserError } from '../state/names.js';
 
 export interface ServerOptions {
@@ -18,6 +19,8 @@ export interface ServerOptions {
   slowStartMs: number;
   /** SIGTERM stops the apps and the data plane too (otherwise they serve on for the next server). */
   stopApps: boolean;
+  /** Ranges apps may not reach, beyond loopback and link-local (see network-policy.ts). */
+  denyEgress: Cidr[];
 }
 
 /** Each option: flag, environment variable, default. Port 0 picks a free port; "off" disables a listener. */
@@ -37,7 +40,11 @@ const SPEC = {
   bootTimeout: ['--boot-timeout', 'PLATFORMX_BOOT_TIMEOUT', '60'],
   slowStart: ['--slow-start', 'PLATFORMX_SLOW_START', '2'],
   stopApps: ['--stop-apps', 'PLATFORMX_STOP_APPS', ''],
+  // Repeatable; the variable takes a comma-separated list.
+  denyEgress: ['--deny-egress', 'PLATFORMX_DENY_EGRESS', ''],
 } as const;
+
+const REPEATABLE = new Set(['denyEgress']);
 
 /** Flags that take no value: present means on. */
 const SWITCHES = new Set(['--stop-apps']);
@@ -61,9 +68,21 @@ function seconds(name: string, text: string, allowZero = false): number {
   return n * 1000;
 }
 
+function cidrs(text: string): Cidr[] {
+  return text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
+    try {
+      return parseCidr(s);
+    } catch (err) {
+      if (err instanceof CidrError) throw new UserError(`--deny-egress ${err.message}`);
+      throw err;
+    }
+  });
+}
+
 export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerOptions {
   const raw: Record<string, string> = {};
   for (const [key, [, envName, def]] of Object.entries(SPEC)) raw[key] = env[envName] ?? def;
+  const fromArgv = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -71,7 +90,10 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     if (!entry) throw new UserError(`unknown server option '${arg}': usage: ${SERVER_USAGE}`);
     const value = SWITCHES.has(flag) ? (inline ?? 'yes') : (inline ?? argv[++i]);
     if (value === undefined) throw new UserError(`${flag} needs a value`);
-    raw[entry[0]] = value;
+    // Flags given on the command line replace the variable's list instead of adding to it.
+    if (REPEATABLE.has(entry[0]) && fromArgv.has(entry[0])) raw[entry[0]] += `,${value}`;
+    else raw[entry[0]] = value;
+    fromArgv.add(entry[0]);
   }
   const keep = Number(raw.keep);
   if (!Number.isInteger(keep) || keep < 1) throw new UserError(`--keep must be a whole number of builds, 1 or more, not '${raw.keep}'`);
@@ -96,5 +118,6 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     bootTimeoutMs: seconds('--boot-timeout', raw.bootTimeout!),
     slowStartMs: seconds('--slow-start', raw.slowStart!, true),
     stopApps: ['yes', 'true', '1'].includes(raw.stopApps!.toLowerCase()),
+    denyEgress: cidrs(raw.denyEgress!),
   };
 }

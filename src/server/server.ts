@@ -3,6 +3,7 @@ import type net from 'node:net';
 import type http from 'node:http';
 import { UnconfinedApprunner, type Apprunner } from '../apprunner/apprunner.js';
 import { detectIsolation } from '../apprunner/isolation.js';
+import { joinNetworkPolicy } from '../apprunner/network-policy.js';
 import { SandboxedApprunner } from '../apprunner/sandboxed-apprunner.js';
 import { createDispatcher } from '../control/command-table.js';
 import { appsCommands } from '../control/commands/apps.js';
@@ -52,7 +53,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   // The proxy and the app processes live in the data plane, which outlives this server.
   const dataplane = await launchDataplane({
     socketPath: paths.dataplaneSocket, dataDir: paths.root, logFile: paths.dataplaneLog,
-    listeners: { host: opts.host, httpPort: opts.httpPort }, log,
+    listeners: { host: opts.host, httpPort: opts.httpPort, denyEgress: opts.denyEgress.map((c) => c.text) }, log,
   });
   const dp = dataplane.client;
   if (dataplane.reused) log(`data plane pid ${dataplane.hello.pid} kept serving (${dataplane.hello.processes.length} app process(es))`);
@@ -64,12 +65,19 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   await dp.subscribe();
   const isolation = detectIsolation();
   let apprunner: Apprunner = new UnconfinedApprunner();
+  // The data plane owns the nftables table its apps need; builds, run from here, join its app cgroup.
+  const network = dataplane.hello.network;
   if (isolation.isolation === 'sandbox') {
-    const sandboxed = new SandboxedApprunner(paths.root);
+    const sandboxed = new SandboxedApprunner(paths.root, joinNetworkPolicy(network));
     log(`isolation: each app runs as its own user in bubblewrap; limits: ${sandboxed.cgroups.describe()}`);
+    if (network.mode === 'isolated') {
+      log(`network: apps reach the internet, the proxy and their own ports; other loopback ports and ${network.refused.join(', ')} are refused (nftables ${network.table})`);
+    } else {
+      log(`WARNING: apps share this machine's network: each can connect to every port on it (other apps, git, SSH, DNode) and to 169.254.169.254: ${network.reason}. apps:info reports 'network: shared'.`);
+    }
     apprunner = sandboxed;
   } else {
-    log(`WARNING: apps are NOT isolated from each other or from this server: ${isolation.reason}. apps:info reports 'isolation: none'.`);
+    log(`WARNING: apps are NOT isolated from each other or from this server: ${isolation.reason}. apps:info reports 'isolation: none' and 'network: shared'.`);
   }
   const maestro = new Maestro({
     store, paths, routes: dp.routes, apprunner, processes: dp, logs,
@@ -81,7 +89,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
 
   const info: ServerInfo = {
     pid: process.pid, host: opts.host, httpPort: dataplane.hello.httpPort, gitHttpPort: 0, sshPort: null, dnodePort: null,
-    baseDomain: opts.baseDomain, sshFingerprint: null, isolation: apprunner.isolation, dataDir: paths.root,
+    baseDomain: opts.baseDomain, sshFingerprint: null, isolation: apprunner.isolation, network, dataDir: paths.root,
   };
   const services: CommandServices = { maestro, logs, store, info: () => info };
   const dispatch = createDispatcher([

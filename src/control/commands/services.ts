@@ -1,3 +1,4 @@
+import type { NetworkSummary } from '../../apprunner/network-policy.js';
 import type { AppLogs } from '../../logs/app-log.js';
 import { AppStartError } from '../../maestro/health-check.js';
 import type { Maestro } from '../../maestro/maestro.js';
@@ -22,6 +23,7 @@ export interface ServerInfo {
   baseDomain: string;
   sshFingerprint: string | null;
   isolation: string;
+  network: NetworkSummary;
   dataDir: string;
 }
 
