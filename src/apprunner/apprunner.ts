@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { deathGuardedArgv } from './death-signal.js';
 import { niceDown, type DeployPriority } from './deploy-priority.js';
 import { signalQuietly } from './process-tree.js';
-import type { Isolation, RunSpec } from './types.js';
+import { systemProgram } from './system-programs.js';
+import type { Isolation, LeftoverSweep, RunSpec } from './types.js';
 
 /** PATH inside an app process: the server's own node first, then the system's. */
 export const APP_PATH = [path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
@@ -25,16 +27,26 @@ export interface Apprunner extends DeployPriority {
   forget(app: string): void;
   /** The server stops, its apps already stopped: drop what the runner kept for all. */
   close(): void;
+  /**
+   * Server start, before anything is spawned: stops every process a previous run of
+   * this server on this data folder left behind (what provably is its own) unless
+   * `keep` claims it, and removes what held them.
+   */
+  sweepLeftovers(keep: (pid: number) => boolean): Promise<LeftoverSweep>;
 }
 
-/** The environment a process gets: only the app's own variables, never the server's. */
-export function appEnvironment(spec: RunSpec, home: string): Record<string, string> {
+/**
+ * The environment a process gets: only the app's own variables, never the server's;
+ * `dir` (its working directory) is HOME and PWD whatever the config says.
+ */
+export function appEnvironment(spec: RunSpec, dir: string): Record<string, string> {
   return {
     PATH: APP_PATH,
-    HOME: home,
     LANG: 'C.UTF-8',
     NODE_ENV: 'production',
     ...spec.env,
+    HOME: dir,
+    PWD: dir,
   };
 }
 
@@ -43,9 +55,11 @@ export class UnconfinedApprunner implements Apprunner {
   readonly isolation: Isolation = 'none';
 
   spawn(spec: RunSpec): ChildProcess {
-    // setpriv execs the command with PDEATHSIG so apps die with the server even on
-    // kill -9; detached gives each process its own group, so a stop reaches npm's children too.
-    const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...spec.command], {
+    // Apps die with the server even on kill -9 (see deathGuardedArgv); detached gives each
+    // process its own group, so a stop reaches npm's children too. Everything runs as the
+    // server's user here, so the app's environment may pass through setpriv and sh.
+    const argv = deathGuardedArgv(systemProgram('setpriv'), [], spec.command);
+    const child = spawn(argv[0]!, argv.slice(1), {
       cwd: spec.releaseDir,
       env: appEnvironment(spec, spec.releaseDir),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -83,5 +97,10 @@ export class UnconfinedApprunner implements Apprunner {
 
   close(): void {
     /* nothing kept */
+  }
+
+  /** Without cgroups or own uids nothing on the machine is provably a previous run's: nothing is stopped. */
+  async sweepLeftovers(): Promise<LeftoverSweep> {
+    return { killed: 0, removedGroups: 0, keptGroups: 0 };
   }
 }
