@@ -3,8 +3,12 @@ import path from 'node:path';
 import { deathGuardedArgv } from './death-signal.js';
 import { niceDown, type DeployPriority } from './deploy-priority.js';
 import { signalQuietly } from './process-tree.js';
-import { systemProgram } from './system-programs.js';
+import { encodeEnvironment, feedChild, loadEnvironmentArgv } from './env-handoff.js';
+import { HELPER_ENV, systemProgram } from './system-programs.js';
 import type { Isolation, LeftoverSweep, RunSpec } from './types.js';
+
+/** The fd the unconfined runner hands the app's environment on. */
+const ENV_FD = 3;
 
 /** PATH inside an app process: the server's own node first, then the system's. */
 export const APP_PATH = [path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
@@ -55,16 +59,18 @@ export class UnconfinedApprunner implements Apprunner {
   readonly isolation: Isolation = 'none';
 
   spawn(spec: RunSpec): ChildProcess {
-    // Apps die with the server even on kill -9 (see deathGuardedArgv); detached gives each
-    // process its own group, so a stop reaches npm's children too. Everything runs as the
-    // server's user here, so the app's environment may pass through setpriv and sh.
-    const argv = deathGuardedArgv(systemProgram('setpriv'), [], spec.command);
+    // Apps die with the server even on kill -9 (see death-signal.ts); detached gives each
+    // process its own group, so a stop reaches npm's children too. The environment goes
+    // as in the sandbox: on an fd, to the last step only (see env-handoff.ts).
+    const perl = systemProgram('perl');
+    const argv = deathGuardedArgv({ setpriv: systemProgram('setpriv'), perl }, [], [...loadEnvironmentArgv(perl, ENV_FD, null), ...spec.command]);
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: spec.releaseDir,
-      env: appEnvironment(spec, spec.releaseDir),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: HELPER_ENV,
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       detached: true,
     });
+    feedChild(child, [[ENV_FD, encodeEnvironment(appEnvironment(spec, spec.releaseDir))]]);
     // Without root a niceness cannot be raised back, so only steps that end are lowered.
     if (spec.background && (spec.kind === 'build' || spec.kind === 'release')) niceDown(child.pid);
     return child;

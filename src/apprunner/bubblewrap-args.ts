@@ -12,6 +12,8 @@ export interface BubblewrapMounts {
   identityFds?: { passwd: number; group: number };
   /** Inherited fd bwrap reads a seccomp program from (see sandbox-seccomp.ts). */
   seccompFd?: number;
+  /** Inherited fd bwrap's monitor keeps (and writes its status to) until it exits (see death-signal.ts). */
+  statusFd?: number;
 }
 
 /**
@@ -67,6 +69,7 @@ export function bubblewrapArgs(m: BubblewrapMounts): string[] {
   for (const dir of m.writable) args.push('--dir', dir, '--bind', dir, dir);
   for (const dir of m.readOnly ?? []) args.push('--dir', dir, '--ro-bind', dir, dir);
   if (m.seccompFd !== undefined) args.push('--seccomp', String(m.seccompFd));
+  if (m.statusFd !== undefined) args.push('--json-status-fd', String(m.statusFd));
   args.push('--chdir', '/app');
   return args;
 }

@@ -1,15 +1,14 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { appEnvironment, type Apprunner } from './apprunner.js';
 import { bubblewrapArgs, dropPrivilegesArgs, sandboxIdentity } from './bubblewrap-args.js';
 import { CgroupLimits, type ProcessCgroups } from './cgroup-limits.js';
-import { deathGuardedArgv } from './death-signal.js';
+import { deathGuardedArgv, MONITOR_FDS } from './death-signal.js';
 import { niceDown } from './deploy-priority.js';
-import { encodeEnvironment, loadEnvironmentArgv } from './env-handoff.js';
-import { sandboxSeccompFilter } from './sandbox-seccomp.js';
+import { encodeEnvironment, feedChild, loadEnvironmentArgv } from './env-handoff.js';
+import { allowAllSeccompFilter, sandboxSeccompFilter } from './sandbox-seccomp.js';
 import { descendants, signalQuietly } from './process-tree.js';
 import { HELPER_ENV, systemProgram } from './system-programs.js';
 import type { Isolation, LeftoverSweep, RunSpec } from './types.js';
@@ -18,7 +17,8 @@ const run = promisify(execFile);
 const IDENTITY_FDS = [3, 4] as const;
 const SECCOMP_FD = 5;
 const ENV_FD = 6;
-const SECCOMP = sandboxSeccompFilter();
+// Always a filter: pid 1 applying it shows the start chain that pid 1 is armed (see death-signal.ts).
+const SECCOMP = sandboxSeccompFilter() ?? allowAllSeccompFilter();
 
 /** Absolute paths, never looked up on an app's PATH (see system-programs.ts). */
 interface Programs {
@@ -58,15 +58,15 @@ export class SandboxedApprunner implements Apprunner {
     // Node alone reserves ~0.75 GB of address space at start, so the limit needs that headroom.
     if (!this.cgroups.hasMemory) rlimits.push(`--as=${Math.max(spec.limits.memoryMb * 4, spec.limits.memoryMb + 1024) * 1024 * 1024}`);
     const { setpriv, prlimit, bwrap, perl } = this.programs;
-    const argv = deathGuardedArgv(setpriv, cgroups.procs, [
+    const argv = deathGuardedArgv(this.programs, cgroups.procs, [
       prlimit, ...rlimits, '--',
       bwrap, ...bubblewrapArgs({
         releaseDir: spec.releaseDir, writable: spec.writable ?? [], readOnly: spec.readOnly, uid: spec.uid,
         identityFds: { passwd: IDENTITY_FDS[0], group: IDENTITY_FDS[1] },
-        seccompFd: SECCOMP ? SECCOMP_FD : undefined,
+        seccompFd: SECCOMP_FD, statusFd: MONITOR_FDS.write,
       }),
-      '--', setpriv, ...dropPrivilegesArgs(spec.uid), '--', ...loadEnvironmentArgv(perl, ENV_FD, SECCOMP !== null), ...spec.command,
-    ]);
+      '--', setpriv, ...dropPrivilegesArgs(spec.uid), '--', ...loadEnvironmentArgv(perl, ENV_FD, MONITOR_FDS), ...spec.command,
+    ], true);
     let child: ChildProcess;
     try {
       child = spawn(argv[0]!, argv.slice(1), {
@@ -74,7 +74,7 @@ export class SandboxedApprunner implements Apprunner {
         env: HELPER_ENV,
         // fds 3 and 4 carry the sandbox's passwd and group, 5 its seccomp filter (bwrap reads
         // and closes them), 6 the app's environment, read by the last step inside.
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', SECCOMP ? 'pipe' : 'ignore', 'pipe'],
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
         detached: true,
       });
     } catch (err) {
@@ -82,22 +82,13 @@ export class SandboxedApprunner implements Apprunner {
       throw err;
     }
     const identity = sandboxIdentity(spec.uid);
-    const feeds: Array<[number, string | Buffer | null]> = [[IDENTITY_FDS[0], identity.passwd], [IDENTITY_FDS[1], identity.group], [SECCOMP_FD, SECCOMP]];
-    for (const [fd, data] of feeds) {
-      const stream = child.stdio[fd] as Writable | null | undefined;
-      if (!stream || data === null) continue;
-      stream.on('error', () => { /* bwrap failed before reading it: its exit says why */ });
-      stream.end(data);
-    }
-    // Written but kept open while the process lives: its end-of-file tells the last step the server is gone.
-    const envStream = (child.stdio as readonly unknown[])[ENV_FD] as Writable | null | undefined;
-    envStream?.on('error', () => { /* the chain failed before reading it: its exit says why */ });
-    envStream?.write(environment);
+    feedChild(child, [
+      [IDENTITY_FDS[0], identity.passwd], [IDENTITY_FDS[1], identity.group], [SECCOMP_FD, SECCOMP], [ENV_FD, environment],
+    ]);
     const pid = child.pid;
     if (pid !== undefined) this.live.set(pid, cgroups);
     const gone = () => {
       if (pid !== undefined) this.live.delete(pid);
-      envStream?.destroy();
       cgroups.remove();
     };
     child.once('exit', gone);

@@ -29,6 +29,6 @@ export function findProgram(name: string): string | null {
 /** findProgram, for a program the sandbox cannot do without. */
 export function systemProgram(name: string): string {
   const found = findProgram(name);
-  if (!found) throw new Error(`${name} is not installed in ${SYSTEM_PATH}: the sandbox needs it`);
+  if (!found) throw new Error(`${name} is not installed in ${SYSTEM_PATH}: platformx starts app processes with it`);
   return found;
 }
