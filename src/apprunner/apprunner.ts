@@ -57,13 +57,14 @@ export function appEnvironment(spec: RunSpec, dir: string): Record<string, strin
 /** Runs processes as the server's user with no confinement (dev machines, no bubblewrap). */
 export class UnconfinedApprunner implements Apprunner {
   readonly isolation: Isolation = 'none';
+  private programs?: { setpriv: string; perl: string };
 
   spawn(spec: RunSpec): ChildProcess {
     // Apps die with the server even on kill -9 (see death-signal.ts); detached gives each
     // process its own group, so a stop reaches npm's children too. The environment goes
     // as in the sandbox: on an fd, to the last step only (see env-handoff.ts).
-    const perl = systemProgram('perl');
-    const argv = deathGuardedArgv({ setpriv: systemProgram('setpriv'), perl }, [], [...loadEnvironmentArgv(perl, ENV_FD, null), ...spec.command]);
+    this.programs ??= { setpriv: systemProgram('setpriv'), perl: systemProgram('perl') };
+    const argv = deathGuardedArgv(this.programs, [], [...loadEnvironmentArgv(this.programs.perl, ENV_FD, null), ...spec.command]);
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: spec.releaseDir,
       env: HELPER_ENV,
