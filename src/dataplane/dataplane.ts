@@ -83,6 +83,10 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
     })
     : sharedNetwork('the sandbox is off');
   const apprunner: Apprunner = isolation.isolation === 'sandbox' ? new SandboxedApprunner(o.dataDir, network) : new UnconfinedApprunner();
+  // A fresh data plane owns nothing yet: whatever a killed one (or a server before the data
+  // plane existed) left in this data folder's cgroups goes, before anything is spawned.
+  const swept = await apprunner.sweepLeftovers(() => false);
+  if (swept.killed) o.log(`stopped ${swept.killed} process(es) a previous run left in this data folder's cgroups`);
   const keeper = new ProcessKeeper(apprunner, {
     output: (app, tag, text) => {
       output.push({ app, tag, text });

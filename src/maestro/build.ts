@@ -1,6 +1,5 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Apprunner } from '../apprunner/apprunner.js';
+import { appPathExists } from '../apprunner/sandbox-files.js';
 import type { RunSpec } from '../apprunner/types.js';
 import type { AppRecord } from '../state/types.js';
 import type { DeployOutput } from './deploy-output.js';
@@ -28,7 +27,8 @@ export interface BuildContext {
 export async function buildRelease(ctx: BuildContext): Promise<boolean> {
   const { dir, out } = ctx;
   const pkg = readPackageJson(dir);
-  const hasLock = fs.existsSync(path.join(dir, 'package-lock.json')) || fs.existsSync(path.join(dir, 'npm-shrinkwrap.json'));
+  // Never following an app's link: whether a host path exists must not show in the output.
+  const hasLock = appPathExists(dir, 'package-lock.json') || appPathExists(dir, 'npm-shrinkwrap.json');
   const buildScript = Boolean(pkg?.scripts?.build);
   const npm = (args: string[], label: string, production: boolean) =>
     runStep(ctx.apprunner, npmSpec(ctx, args, production), out, label);
@@ -73,7 +73,7 @@ export async function buildRelease(ctx: BuildContext): Promise<boolean> {
 async function reuse(ctx: BuildContext, previous: { dir: string; version: number }): Promise<boolean> {
   ctx.out.step(`Installing dependencies: reusing node_modules of v${previous.version}`);
   try {
-    await copyInstall(previous.dir, ctx.dir);
+    await copyInstall(ctx, previous.dir, ctx.dir);
     return true;
   } catch (err) {
     ctx.out.line(`copy failed (${(err as Error).message}); installing instead`);
