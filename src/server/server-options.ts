@@ -14,7 +14,20 @@ export interface ServerOptions {
   drainTimeoutMs: number;
   bootTimeoutMs: number;
   slowStartMs: number;
+  /** null: no HTTPS listener. */
+  httpsPort: number | null;
+  acme: AcmeOptions;
 }
+
+export interface AcmeOptions {
+  directoryUrl: string;
+  /** Extra CA certificates (PEM file) trusted for the directory's TLS: a private or test CA. */
+  caFile: string | null;
+  email: string | null;
+}
+
+export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
+export const LETS_ENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
 
 /** Each option: flag, environment variable, default. Port 0 picks a free port; "off" disables a listener. */
 const SPEC = {
@@ -31,9 +44,17 @@ const SPEC = {
   drainTimeout: ['--drain-timeout', 'PLATFORMX_DRAIN_TIMEOUT', '30'],
   bootTimeout: ['--boot-timeout', 'PLATFORMX_BOOT_TIMEOUT', '60'],
   slowStart: ['--slow-start', 'PLATFORMX_SLOW_START', '2'],
+  httpsPort: ['--https-port', 'PLATFORMX_HTTPS_PORT', '8443'],
+  acmeDirectory: ['--acme-directory', 'PLATFORMX_ACME_DIRECTORY', LETS_ENCRYPT],
+  acmeStaging: ['--acme-staging', 'PLATFORMX_ACME_STAGING', ''],
+  acmeCa: ['--acme-ca', 'PLATFORMX_ACME_CA', ''],
+  acmeEmail: ['--acme-email', 'PLATFORMX_ACME_EMAIL', ''],
 } as const;
 
-export const SERVER_USAGE = `platformx server ${Object.values(SPEC).map(([flag, , def]) => `[${flag} ${def || '…'}]`).join(' ')}`;
+/** Flags that take no value. */
+const SWITCHES = new Set<string>(['--acme-staging']);
+
+export const SERVER_USAGE = `platformx server ${Object.values(SPEC).map(([flag, , def]) => (SWITCHES.has(flag) ? `[${flag}]` : `[${flag} ${def || '…'}]`)).join(' ')}`;
 
 function port(name: string, text: string, allowOff: boolean): number | null {
   if (allowOff && text === 'off') return null;
@@ -60,13 +81,18 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const entry = Object.entries(SPEC).find(([, [f]]) => f === flag);
     if (!entry) throw new UserError(`unknown server option '${arg}': usage: ${SERVER_USAGE}`);
-    const value = inline ?? argv[++i];
+    const value = SWITCHES.has(flag) ? (inline ?? 'true') : (inline ?? argv[++i]);
     if (value === undefined) throw new UserError(`${flag} needs a value`);
     raw[entry[0]] = value;
   }
   const keep = Number(raw.keep);
   if (!Number.isInteger(keep) || keep < 1) throw new UserError(`--keep must be a whole number of builds, 1 or more, not '${raw.keep}'`);
   if (!/^[a-z0-9.-]+$/i.test(raw.baseDomain!)) throw new UserError(`--base-domain must be a hostname, not '${raw.baseDomain}'`);
+  const staging = /^(1|true|yes)$/i.test(raw.acmeStaging!);
+  if (staging && raw.acmeDirectory !== LETS_ENCRYPT) throw new UserError('--acme-staging and --acme-directory both name the ACME directory: give one of them');
+  const directoryUrl = staging ? LETS_ENCRYPT_STAGING : raw.acmeDirectory!;
+  if (!/^https:\/\/[^\s/]+/.test(directoryUrl)) throw new UserError(`--acme-directory must be an https:// URL, not '${directoryUrl}'`);
+  if (raw.acmeEmail && !/^[^\s@]+@[^\s@]+$/.test(raw.acmeEmail)) throw new UserError(`--acme-email must be an email address, not '${raw.acmeEmail}'`);
   return {
     data: raw.data!,
     host: raw.host!,
@@ -81,5 +107,7 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     drainTimeoutMs: seconds('--drain-timeout', raw.drainTimeout!),
     bootTimeoutMs: seconds('--boot-timeout', raw.bootTimeout!),
     slowStartMs: seconds('--slow-start', raw.slowStart!, true),
+    httpsPort: port('--https-port', raw.httpsPort!, true),
+    acme: { directoryUrl, caFile: raw.acmeCa || null, email: raw.acmeEmail || null },
   };
 }

@@ -12,6 +12,7 @@ export class DataPaths {
   get hostKey() { return path.join(this.root, 'ssh_host_ed25519_key'); }
   get npmCache() { return path.join(this.root, 'cache', 'npm'); }
   get serverLog() { return path.join(this.root, 'server.log'); }
+  get certsDir() { return path.join(this.root, 'certs'); }
   appDir(app: string) { return path.join(this.root, 'apps', app); }
   repo(app: string) { return path.join(this.appDir(app), 'repo.git'); }
   releasesDir(app: string) { return path.join(this.appDir(app), 'releases'); }

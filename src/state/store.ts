@@ -59,20 +59,27 @@ export class StateStore {
   }
 
   private write(next: PlatformState): void {
-    const tmp = this.tempFile();
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    try {
-      fs.writeSync(fd, JSON.stringify(next, null, 1));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
-    const dir = fs.openSync(path.dirname(this.file), 'r');
-    try {
-      fs.fsyncSync(dir);
-    } finally {
-      fs.closeSync(dir);
-    }
+    writeFileAtomic(this.file, JSON.stringify(next, null, 1), this.tempFile());
+  }
+}
+
+/**
+ * Writes data to a temp file (mode 0600), fsyncs it and renames it over file,
+ * then fsyncs the folder: a kill -9 at any moment leaves the old or the new file.
+ */
+export function writeFileAtomic(file: string, data: string, tmp = `${file}.${process.pid}.tmp`): void {
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  const dir = fs.openSync(path.dirname(file), 'r');
+  try {
+    fs.fsyncSync(dir);
+  } finally {
+    fs.closeSync(dir);
   }
 }
