@@ -12,6 +12,10 @@ import { releaseCommands } from '../control/commands/releases.js';
 import { serverInfoCommands } from '../control/commands/server-info.js';
 import { resourceCommands } from '../control/commands/resources.js';
 import { keyCommands } from '../ssh/key-commands.js';
+import { certsCommands } from '../control/commands/certs.js';
+import { Certs } from '../certs/cert-manager.js';
+import { edgeHook } from '../certs/edge.js';
+import { startHttpsListener, type HttpsListener } from '../certs/https-listener.js';
 import { startLegacyEndpoints } from '../legacy/legacy-endpoints.js';
 import { startSshServer, type SshServerHandle } from '../ssh/ssh-server.js';
 import type { CommandServices, ServerInfo } from '../control/commands/services.js';
@@ -48,7 +52,15 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   const store = new StateStore(paths.stateFile);
   const logs = new AppLogs((app) => paths.logsDir(app));
 
-  const proxy = await startProxy({ host: opts.host, port: opts.httpPort, onAccess: accessLogger(logs) });
+  // HTTPS: certificates are loaded before the proxy starts, so its edge hook
+  // (ACME challenges, redirects) is there from the first request.
+  const certs = opts.httpsPort === null ? null : await Certs.open({
+    dir: paths.certsDir, store, logs, baseDomain: opts.baseDomain, acme: opts.acme, log: (line) => log(line),
+  });
+  let https: HttpsListener | null = null;
+  const edge = certs ? edgeHook({ index: certs.index, tokens: certs.tokens, httpsPort: () => https?.port ?? 443 }) : undefined;
+  const proxy = await startProxy({ host: opts.host, port: opts.httpPort, onAccess: accessLogger(logs), edge });
+  if (certs) https = await startHttpsListener({ host: opts.host, port: opts.httpsPort!, index: certs.index, proxy });
   const isolation = detectIsolation();
   let apprunner: Apprunner = new UnconfinedApprunner();
   if (isolation.isolation === 'sandbox') {
@@ -59,7 +71,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     log(`WARNING: apps are NOT isolated from each other or from this server: ${isolation.reason}. apps:info reports 'isolation: none'.`);
   }
   const maestro = new Maestro({
-    store, paths, routes: proxy.routes, apprunner, logs,
+    store, paths, routes: certs ? certs.watch(proxy.routes) : proxy.routes, apprunner, logs,
     baseDomain: opts.baseDomain, keepBuilds: opts.keep,
     drainTimeoutMs: opts.drainTimeoutMs, bootTimeoutMs: opts.bootTimeoutMs, slowStartMs: opts.slowStartMs,
   });
@@ -67,7 +79,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   const pushes = new PushDeploys(maestro, sessions, paths);
 
   const info: ServerInfo = {
-    pid: process.pid, host: opts.host, httpPort: proxy.port, gitHttpPort: 0, sshPort: null, dnodePort: null,
+    pid: process.pid, host: opts.host, httpPort: proxy.port, httpsPort: https?.port ?? null, gitHttpPort: 0, sshPort: null, dnodePort: null,
     baseDomain: opts.baseDomain, sshFingerprint: null, isolation: apprunner.isolation, dataDir: paths.root,
   };
   const services: CommandServices = { maestro, logs, store, info: () => info };
@@ -79,6 +91,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     ...serverInfoCommands(services),
     ...resourceCommands(services),
     ...keyCommands(store),
+    ...certsCommands(services, certs),
   ]);
 
   for (const app of maestro.apps.list()) installHooks(paths.repo(app.name), paths.controlSocket);
@@ -104,6 +117,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   }
 
   await maestro.startAll(log);
+  certs?.start();
   fs.writeFileSync(paths.serverInfo, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
 
   let stopping: Promise<void> | null = null;
@@ -112,7 +126,8 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
       await Promise.all([closeServer(control), closeServer(gitHttp.server), ssh?.close(), legacy.close()]);
       await maestro.stopAll();
       apprunner.close();
-      await proxy.close();
+      certs?.close();
+      await Promise.all([proxy.close(), https?.close()]);
       logs.closeAll();
       fs.rmSync(paths.controlSocket, { force: true });
     })());

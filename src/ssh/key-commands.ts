@@ -1,7 +1,7 @@
 // The keys:* CLI commands. Keys live in the state store and the SSH server reads
 // them at each authentication, so every change applies to the next connection.
 import type { Readable } from 'node:stream';
-import { json, table, type CommandDef, type ParsedArgs } from '../control/command-table.js';
+import { json, readInput, table, type CommandDef, type ParsedArgs } from '../control/command-table.js';
 import type { CommandIO } from '../control/types.js';
 import { checkAppName, UserError } from '../state/names.js';
 import type { StateStore } from '../state/store.js';
@@ -30,14 +30,8 @@ function checkAppExists(state: Readonly<PlatformState>, app: string): string {
   return app;
 }
 
-async function readAll(stream: Readable | undefined): Promise<string> {
-  if (!stream) return '';
-  let text = '';
-  for await (const chunk of stream) {
-    text += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
-    if (text.length > MAX_STDIN) throw new UserError('input too long: give one public key line on stdin');
-  }
-  return text;
+function readAll(stream: Readable | undefined): Promise<string> {
+  return readInput(stream, MAX_STDIN, 'input too long: give one public key line on stdin');
 }
 
 const scopeOf = (k: KeyRecord) => (k.admin ? 'admin' : k.apps.length ? k.apps.join(',') : '(no apps)');
