@@ -12,6 +12,9 @@ export type AcmeFailureCode = 'rate-limited' | 'unreachable' | 'failed';
 
 /** An issuance that did not succeed; the scheduler backs off by its code. */
 export class AcmeFailure extends Error {
+  /** The CA answered accountDoesNotExist. */
+  accountGone = false;
+
   constructor(readonly code: AcmeFailureCode, message: string, readonly retryAfterMs: number | null = null) {
     super(message);
     this.name = 'AcmeFailure';
@@ -63,11 +66,22 @@ export class AcmeIssuer {
 
   /** A new key and a certificate for host, PEM; throws AcmeFailure. */
   async issue(host: string): Promise<{ key: string; chain: string }> {
+    try {
+      return await this.order(host, this.accountUrl());
+    } catch (err) {
+      // The CA no longer knows the stored account (a test CA restarted, an
+      // account deactivated): register the same key again, once.
+      if (!(err instanceof AcmeFailure && err.accountGone)) throw err;
+      return this.order(host, null);
+    }
+  }
+
+  private async order(host: string, accountUrl: string | null): Promise<{ key: string; chain: string }> {
     if (Date.now() < this.blockedUntil) throw this.rateLimited(this.blockedUntil - Date.now(), 'the CA asked to wait');
     const client = new acme.Client({
       directoryUrl: this.o.directoryUrl,
       accountKey: await this.accountKey(),
-      accountUrl: this.accountUrl() ?? undefined,
+      accountUrl: accountUrl ?? undefined,
       // Polls the order every 1 s growing to 10 s, about a minute in all.
       backoffAttempts: 10, backoffMin: 1000, backoffMax: 10_000,
     });
@@ -152,6 +166,11 @@ export class AcmeIssuer {
           const wait = retryAfterMs(response.headers['retry-after']);
           this.blockedUntil = Date.now() + (wait ?? 60 * 60_000);
           throw this.rateLimited(wait ?? 60 * 60_000, oneLine(problem?.detail ?? `HTTP ${response.status}`));
+        }
+        if (problem?.type === 'urn:ietf:params:acme:error:accountDoesNotExist') {
+          const gone = new AcmeFailure('failed', `the CA does not know this server's account: ${oneLine(problem.detail ?? '')}`);
+          gone.accountGone = true;
+          throw gone;
         }
         throw err;
       }
