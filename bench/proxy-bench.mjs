@@ -25,7 +25,7 @@ const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).s
 
 // ---------------------------------------------------------------- children
 
-const UPSTREAM_BODY = 'Hello from the tiny app\n';
+export const UPSTREAM_BODY = 'Hello from the tiny app\n';
 
 function runUpstream() {
   const body = UPSTREAM_BODY;
@@ -63,9 +63,10 @@ async function runProxy(upstreamPort) {
 
 // ---------------------------------------------------------------- helpers
 
-function startChild(args) {
+/** Runs `file` (this one by default) as a child with args; resolves once it prints "port N". */
+export function startChild(args, file = fileURLToPath(import.meta.url)) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d) => {
@@ -90,7 +91,7 @@ function fetchBody(port) {
   });
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
       const { port } = s.address();
@@ -99,7 +100,7 @@ function freePort() {
   });
 }
 
-function waitForPort(port, timeoutMs = 5000) {
+export function waitForPort(port, timeoutMs = 5000) {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = () => {
@@ -118,7 +119,7 @@ function waitForPort(port, timeoutMs = 5000) {
   });
 }
 
-function which(cmd) {
+export function which(cmd) {
   for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
     const p = path.join(dir, cmd);
     try {
@@ -132,7 +133,7 @@ function which(cmd) {
 }
 
 /** The pid and every descendant (nginx's workers). */
-function processTree(pid) {
+export function processTree(pid) {
   const pids = [pid];
   const parents = new Map();
   for (const entry of fs.readdirSync('/proc')) {
@@ -150,7 +151,7 @@ function processTree(pid) {
 }
 
 /** CPU seconds (user+system) of a process tree. */
-function cpuSeconds(pids) {
+export function cpuSeconds(pids) {
   let ticks = 0;
   for (const pid of pids) {
     try {
@@ -165,7 +166,7 @@ function cpuSeconds(pids) {
 }
 
 /** Resident set size in MB of a process tree. */
-function rssMb(pids) {
+export function rssMb(pids) {
   let kb = 0;
   for (const pid of pids) {
     try {
@@ -233,7 +234,7 @@ http {
   return { child, port, dir };
 }
 
-function stop(child) {
+export function stop(child) {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     child.once('exit', () => resolve());
