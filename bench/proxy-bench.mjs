@@ -19,7 +19,7 @@ import { parseWrk } from './bench-platform.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
-const HOST = 'bench.example.com';
+export const HOST = 'bench.example.com';
 const CONNECTIONS = 50;
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
@@ -179,9 +179,10 @@ export function rssMb(pids) {
   return kb / 1024;
 }
 
-function wrk(port, seconds) {
+/** wrk at 50 connections; `scheme` https and `headers` for the TLS bench. */
+export function wrk(port, seconds, { scheme = 'http', headers = [] } = {}) {
   return new Promise((resolve, reject) => {
-    const args = ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, `http://127.0.0.1:${port}/`];
+    const args = ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, ...headers.flatMap((h) => ['-H', h]), `${scheme}://127.0.0.1:${port}/`];
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
@@ -191,7 +192,8 @@ function wrk(port, seconds) {
   });
 }
 
-async function startNginx(nginxBin, upstreamPort) {
+/** nginx in front of the upstream; with tls ({ cert, key }) it listens with TLS and HTTP/2 offered over ALPN, as platformx does. */
+export async function startNginx(nginxBin, upstreamPort, tls = null) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pxbench-nginx-'));
   const port = await freePort();
   for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) fs.mkdirSync(path.join(dir, d));
@@ -213,7 +215,9 @@ http {
   scgi_temp_path ${dir}/scgi;
   upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; }
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${tls ? ' ssl http2' : ''};${tls ? `
+    ssl_certificate ${tls.cert};
+    ssl_certificate_key ${tls.key};` : ''}
     location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
@@ -221,7 +225,8 @@ http {
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header X-Forwarded-Host $http_host;${tls ? `
+      proxy_set_header X-Forwarded-Port $server_port;` : ''}
     }
   }
 }

@@ -8,18 +8,17 @@
 //
 // Started as a child with `tls-proxy UPSTREAM_PORT CERT KEY` it is the
 // platformx side: the real proxy, edge hook and HTTPS listener in one process.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { median, parseWrk } from './bench-platform.mjs';
-import { UPSTREAM_BODY, cpuSeconds, freePort, processTree, startChild, stop, waitForPort, which } from './proxy-bench.mjs';
+import { median } from './bench-platform.mjs';
+import { HOST, UPSTREAM_BODY, cpuSeconds, processTree, startChild, startNginx, stop, which, wrk } from './proxy-bench.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
-const HOST = 'bench.example.com';
 const CONNECTIONS = 50;
 const dist = (p) => pathToFileURL(path.join(ROOT, 'dist', p)).href;
 
@@ -68,20 +67,8 @@ function makeCertificate(dir) {
   return { cert, key };
 }
 
-/** wrk over HTTPS; handshakes: every request on a new connection (Connection: close), so each is a full TLS handshake. */
-function wrk(port, seconds, handshakes) {
-  return new Promise((resolve, reject) => {
-    const args = ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`];
-    if (handshakes) args.push('-H', 'Connection: close');
-    args.push(`https://127.0.0.1:${port}/`);
-    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(parseWrk(out)) : reject(new Error(`wrk failed (${code}): ${out}`))));
-  });
-}
+/** wrk over HTTPS; handshakes: every request on a new connection (Connection: close), so each is a TLS handshake. */
+const tlsWrk = (port, seconds, handshakes) => wrk(port, seconds, { scheme: 'https', headers: handshakes ? ['Connection: close'] : [] });
 
 function fetchBody(port) {
   return new Promise((resolve, reject) => {
@@ -92,48 +79,6 @@ function fetchBody(port) {
       res.on('end', () => resolve({ body, alpn: res.socket.alpnProtocol }));
     }).on('error', reject);
   });
-}
-
-async function startNginx(nginxBin, upstreamPort, cert) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pxbench-nginx-tls-'));
-  const port = await freePort();
-  for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) fs.mkdirSync(path.join(dir, d));
-  // As the plain proxy bench's nginx, plus TLS with the same certificate and
-  // HTTP/2 offered over ALPN as platformx does; Node's defaults for sessions
-  // (tickets on, no server-side cache) are nginx's defaults too.
-  fs.writeFileSync(path.join(dir, 'nginx.conf'), `daemon off;
-worker_processes auto;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log ${dir}/access.log combined buffer=64k flush=1s;
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; }
-  server {
-    listen 127.0.0.1:${port} ssl http2;
-    ssl_certificate ${cert.cert};
-    ssl_certificate_key ${cert.key};
-    location / {
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Port $server_port;
-      proxy_set_header X-Forwarded-Host $http_host;
-    }
-  }
-}
-`);
-  const child = spawn(nginxBin, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitForPort(port);
-  return { child, port, dir };
 }
 
 // ---------------------------------------------------------------- bench
@@ -167,7 +112,7 @@ export async function runTlsBench({ rounds = 3, seconds = 5, log = () => {} } = 
       if (r.body !== UPSTREAM_BODY) throw new Error(`${t.name} on port ${t.port} did not serve the app: ${JSON.stringify(r.body.slice(0, 200))}`);
       if (r.alpn !== 'http/1.1') throw new Error(`${t.name}: an HTTP/1.1 client got ALPN ${r.alpn}`);
     }
-    for (const t of targets) for (const h of Object.values(MODES)) await wrk(t.port, 1, h);
+    for (const t of targets) for (const h of Object.values(MODES)) await tlsWrk(t.port, 1, h);
     for (const t of targets) if (t.root) t.pids = processTree(t.root);
 
     const runs = {};
@@ -177,7 +122,7 @@ export async function runTlsBench({ rounds = 3, seconds = 5, log = () => {} } = 
       for (const [mode, handshakes] of Object.entries(MODES)) {
         for (const t of order) {
           const cpu0 = cpuSeconds(t.pids);
-          const res = await wrk(t.port, seconds, handshakes);
+          const res = await tlsWrk(t.port, seconds, handshakes);
           const cpu = cpuSeconds(t.pids) - cpu0;
           const run = { ...res, cpuUsPerReq: res.total ? (cpu * 1e6) / res.total : null };
           runs[`${t.name}.${mode}`].push(run);

@@ -5,6 +5,7 @@ import type http from 'node:http';
 import http2 from 'node:http2';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import { H2Request, H2Response, TlsResponse } from './h2-adapter.js';
 import type { TlsIndex } from './tls-index.js';
 
@@ -56,23 +57,18 @@ export async function startHttpsListener(o: { host: string; port: number; index:
     socket.once('close', () => sockets.delete(socket));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  server.on('error', () => {
-    /* errors after start are not fatal to the platform */
-  });
+  // Rejects with the bind error (EADDRINUSE…), which stops the server's start.
+  await once(server.listen(o.port, o.host), 'listening');
+  // Later errors are not fatal to the platform.
+  server.on('error', () => {});
 
-  let closing: Promise<void> | null = null;
-  const close = () =>
-    (closing ??= new Promise<void>((resolve) => {
-      o.index.onFallbackChange = null;
-      server.close(() => resolve());
-      for (const s of sockets) s.destroy();
-    }));
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    if (closed) return closed;
+    o.index.onFallbackChange = null;
+    closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of sockets) s.destroy();
+    return closed;
+  };
   return { port: (server.address() as AddressInfo).port, close };
 }
