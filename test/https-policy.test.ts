@@ -6,6 +6,7 @@ import { isPublicDomain } from '../src/certs/cert-manager.js';
 import { covers } from '../src/certs/certificate.js';
 import { http1Headers } from '../src/certs/h2-adapter.js';
 import { backoffMs, rateLimitBackoffMs, renewAt } from '../src/certs/renewal-policy.js';
+import { parseServerOptions } from '../src/server/server-options.js';
 
 const DAY = 86_400_000;
 const at = (days: number) => new Date(Date.UTC(2030, 0, 1) + days * DAY);
@@ -64,5 +65,24 @@ describe('HTTP/2 request headers for an HTTP/1.1 app', () => {
   it('a body without Content-Length is framed chunked; with one it is left alone', () => {
     expect(http1Headers([':authority', 'h', ':method', 'POST'], false)).toEqual(['Host', 'h', 'Transfer-Encoding', 'chunked']);
     expect(http1Headers([':authority', 'h', 'content-length', '5'], false)).toEqual(['Host', 'h', 'content-length', '5']);
+  });
+});
+
+describe('server options for HTTPS', () => {
+  const parse = async (argv: string[]) => parseServerOptions(argv, {});
+  it('--https-port defaults to 8443; off disables it; 0 picks a free port', async () => {
+    expect((await parse([])).httpsPort).toBe(8443);
+    expect((await parse(['--https-port', 'off'])).httpsPort).toBeNull();
+    expect((await parse(['--https-port=0'])).httpsPort).toBe(0);
+    await expect(parse(['--https-port', 'x'])).rejects.toThrow(/--https-port must be a port number 0-65535 or 'off', not 'x'/);
+  });
+  it('Let\'s Encrypt production by default, staging with --acme-staging, never both with --acme-directory', async () => {
+    expect((await parse([])).acme).toEqual({ directoryUrl: 'https://acme-v02.api.letsencrypt.org/directory', caFile: null, email: null });
+    expect((await parse(['--acme-staging'])).acme.directoryUrl).toBe('https://acme-staging-v02.api.letsencrypt.org/directory');
+    const o = await parse(['--acme-directory', 'https://127.0.0.1:14000/dir', '--acme-ca', '/etc/ca.pem', '--acme-email', 'ops@example.com']);
+    expect(o.acme).toEqual({ directoryUrl: 'https://127.0.0.1:14000/dir', caFile: '/etc/ca.pem', email: 'ops@example.com' });
+    await expect(parse(['--acme-staging', '--acme-directory', 'https://x/dir'])).rejects.toThrow(/give one of them/);
+    await expect(parse(['--acme-directory', 'http://x/dir'])).rejects.toThrow(/must be an https:\/\/ URL/);
+    await expect(parse(['--acme-email', 'nobody'])).rejects.toThrow(/must be an email address/);
   });
 });
