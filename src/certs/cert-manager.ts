@@ -77,19 +77,21 @@ export class Certs {
     private readonly caPem: string | null,
   ) {
     this.files = files;
-    this.operatorDefault = files.read(files.defaultFile);
+    const read = (file: string) => files.read(file, (why) => o.log(`certs: ignoring an unusable certificate file: ${why}`));
+    this.operatorDefault = read(files.defaultFile);
     this.status = readStatus(files);
     const known = new Set(Object.keys(o.store.get().apps));
+    for (const k of Object.keys(this.status)) if (!known.has(k.split(' ')[0]!)) delete this.status[k];
     for (const app of files.apps()) {
       // Destroyed while the server was down: its keys go too.
       if (!known.has(app)) {
         files.removeApp(app);
         continue;
       }
-      const m = files.read(files.manualFile(app));
+      const m = read(files.manualFile(app));
       if (m) this.manual.set(app, m);
       for (const host of files.autoHosts(app)) {
-        const c = files.read(files.autoFile(app, host));
+        const c = read(files.autoFile(app, host));
         if (c) this.autoOf(app).set(host, c);
       }
     }

@@ -26,8 +26,11 @@ export class CertStore {
   // Hostnames were validated (letters, digits, '-', '.'), so they are safe file names.
   autoFile(app: string, host: string) { return path.join(this.appDir(app), 'auto', `${host}.pem`); }
 
-  /** The bundle in file, or null when there is none or it cannot be used (it is then replaced). */
-  read(file: string): Certificate | null {
+  /**
+   * The bundle in file, or null when there is none or it cannot be used
+   * (then unusable(why) is told, and the file is replaced when one is made).
+   */
+  read(file: string, unusable: (why: string) => void = () => {}): Certificate | null {
     let pem: string;
     try {
       pem = fs.readFileSync(file, 'utf8');
@@ -36,7 +39,8 @@ export class CertStore {
     }
     try {
       return parseBundle(pem, file);
-    } catch {
+    } catch (err) {
+      unusable((err as Error).message);
       return null;
     }
   }
