@@ -9,7 +9,9 @@ export async function runServerCommand(argv: string[]): Promise<number> {
   const { info } = server;
   const local = info.host === '0.0.0.0' || info.host === '::' ? '127.0.0.1' : info.host;
   log(
-    `ready: proxy http://${info.host}:${info.httpPort} git-http http://${info.host}:${info.gitHttpPort}` +
+    `ready: proxy http://${info.host}:${info.httpPort}` +
+      (info.httpsPort !== null ? ` https://${info.host}:${info.httpsPort}` : '') +
+      ` git-http http://${info.host}:${info.gitHttpPort}` +
       (info.sshPort !== null ? ` ssh ${info.host}:${info.sshPort}` : '') +
       (info.dnodePort !== null ? ` dnode ${info.dnodePort}` : '') +
       ` isolation ${info.isolation} data ${info.dataDir} pid ${info.pid}`,
@@ -19,6 +21,7 @@ export async function runServerCommand(argv: string[]): Promise<number> {
   log(`  npx platformx apps:create hello && npx platformx tokens:create hello`);
   log(`  git push http://x:TOKEN@${local}:${info.gitHttpPort}/hello.git main`);
   log(`  curl -H 'Host: hello.${info.baseDomain}' http://${local}:${info.httpPort}/`);
+  if (info.httpsPort !== null) log(`  curl -k --resolve hello.${info.baseDomain}:${info.httpsPort}:${local} https://hello.${info.baseDomain}:${info.httpsPort}/`);
   await new Promise<void>((resolve) => {
     // Ctrl-C in a terminal means "done": everything stops. SIGTERM (a service manager's
     // restart or an upgrade) leaves the apps serving for the next server, unless --stop-apps.

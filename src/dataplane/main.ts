@@ -10,6 +10,7 @@ const { values } = parseArgs({
     socket: { type: 'string' },
     host: { type: 'string' },
     'http-port': { type: 'string' },
+    'https-port': { type: 'string' },
     'deny-egress': { type: 'string', multiple: true },
   },
   strict: true,
@@ -24,7 +25,10 @@ process.on('SIGHUP', () => {});
 try {
   const dp = await startDataplane({
     dataDir: values.data, socketPath: values.socket, log,
-    listeners: { host: values.host, httpPort: Number(values['http-port']), denyEgress: values['deny-egress'] ?? [] },
+    listeners: {
+      host: values.host, httpPort: Number(values['http-port']),
+      httpsPort: values['https-port'] === undefined || values['https-port'] === 'off' ? null : Number(values['https-port']),
+      denyEgress: values['deny-egress'] ?? [] },
   });
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void dp.shutdown());
   // The launcher waits for this line.

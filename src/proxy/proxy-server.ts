@@ -13,6 +13,9 @@ import { WsForwarder } from './ws-forwarder.js';
 export interface RunningProxy {
   port: number;
   routes: RouteControl;
+  /** The request and upgrade handlers, for another listener (HTTPS) to hand its traffic to. */
+  onRequest(req: http.IncomingMessage, res: http.ServerResponse): void;
+  onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void;
   close(): Promise<void>;
 }
 
@@ -23,6 +26,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const httpForwarder = new HttpForwarder();
   const wsForwarder = new WsForwarder();
   const onAccess = opts.onAccess;
+  const edge = opts.edge;
 
   const routes: RouteControl = {
     setHosts: (app, hosts) => table.setHosts(app, hosts),
@@ -37,6 +41,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     const socket = req.socket;
     const sourceIp = socket.remoteAddress ?? '';
     const fwd = requestHeaders(req.rawHeaders, sourceIp, (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http', false);
+    if (edge && edge(req, res, fwd)) return;
     const route = table.lookup(fwd.host);
     const backend = route && RouteTable.pick(route);
     if (!backend) {
@@ -61,6 +66,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     const start = onAccess ? performance.now() : 0;
     const sourceIp = socket.remoteAddress ?? '';
     const fwd = requestHeaders(req.rawHeaders, sourceIp, (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http', true);
+    edge?.(req, null, fwd);
     const route = table.lookup(fwd.host);
     const backend = route && RouteTable.pick(route);
     const log = (status: number) =>
@@ -110,7 +116,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       table.close();
     }));
 
-  return { port: (server.address() as AddressInfo).port, routes, close };
+  return { port: (server.address() as AddressInfo).port, routes, onRequest, onUpgrade, close };
 }
 
 function accessEntry(

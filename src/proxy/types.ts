@@ -1,3 +1,6 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ForwardedRequest } from './forward-headers.js';
+
 // The narrow interface Maestro uses to steer the proxy. Maestro never touches
 // sockets; the proxy never reads platform state.
 
@@ -43,8 +46,16 @@ export interface BackendShift {
   done: Promise<void>;
 }
 
+/**
+ * Runs for each request once its headers for the app are made (res is null for
+ * an upgrade); may add to fwd.headers. True when it answered the request itself
+ * (an ACME challenge, a redirect to HTTPS): the request then goes no further.
+ */
+export type EdgeHook = (req: IncomingMessage, res: ServerResponse | null, fwd: ForwardedRequest) => boolean;
+
 export interface ProxyOptions {
   host: string;
   port: number;
   onAccess?: (entry: AccessEntry) => void;
+  edge?: EdgeHook;
 }

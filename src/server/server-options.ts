@@ -21,7 +21,20 @@ export interface ServerOptions {
   stopApps: boolean;
   /** Ranges apps may not reach, beyond loopback and link-local (see network-policy.ts). */
   denyEgress: Cidr[];
+  /** null: no HTTPS listener. */
+  httpsPort: number | null;
+  acme: AcmeOptions;
 }
+
+export interface AcmeOptions {
+  directoryUrl: string;
+  /** Extra CA certificates (PEM file) trusted for the directory's TLS: a private or test CA. */
+  caFile: string | null;
+  email: string | null;
+}
+
+export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
+export const LETS_ENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
 
 /** Each option: flag, environment variable, default. Port 0 picks a free port; "off" disables a listener. */
 const SPEC = {
@@ -42,12 +55,17 @@ const SPEC = {
   stopApps: ['--stop-apps', 'PLATFORMX_STOP_APPS', ''],
   // Repeatable; the variable takes a comma-separated list.
   denyEgress: ['--deny-egress', 'PLATFORMX_DENY_EGRESS', ''],
+  httpsPort: ['--https-port', 'PLATFORMX_HTTPS_PORT', '8443'],
+  acmeDirectory: ['--acme-directory', 'PLATFORMX_ACME_DIRECTORY', LETS_ENCRYPT],
+  acmeStaging: ['--acme-staging', 'PLATFORMX_ACME_STAGING', ''],
+  acmeCa: ['--acme-ca', 'PLATFORMX_ACME_CA', ''],
+  acmeEmail: ['--acme-email', 'PLATFORMX_ACME_EMAIL', ''],
 } as const;
 
 const REPEATABLE = new Set(['denyEgress']);
 
 /** Flags that take no value: present means on. */
-const SWITCHES = new Set(['--stop-apps']);
+const SWITCHES = new Set(['--stop-apps', '--acme-staging']);
 
 export const SERVER_USAGE = `platformx server ${Object.values(SPEC).map(([flag, , def]) => (SWITCHES.has(flag) ? `[${flag}]` : `[${flag} ${def || '…'}]`)).join(' ')}`;
 
@@ -88,7 +106,7 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const entry = Object.entries(SPEC).find(([, [f]]) => f === flag);
     if (!entry) throw new UserError(`unknown server option '${arg}': usage: ${SERVER_USAGE}`);
-    const value = SWITCHES.has(flag) ? (inline ?? 'yes') : (inline ?? argv[++i]);
+    const value = SWITCHES.has(flag) ? (inline ?? 'true') : (inline ?? argv[++i]);
     if (value === undefined) throw new UserError(`${flag} needs a value`);
     // Flags given on the command line replace the variable's list instead of adding to it.
     if (REPEATABLE.has(entry[0]) && fromArgv.has(entry[0])) raw[entry[0]] += `,${value}`;
@@ -102,6 +120,11 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     throw new UserError(`--keep-releases must be a whole number of release records, at least --keep (${keep}), not '${raw.keepReleases}'`);
   }
   if (!/^[a-z0-9.-]+$/i.test(raw.baseDomain!)) throw new UserError(`--base-domain must be a hostname, not '${raw.baseDomain}'`);
+  const staging = /^(1|true|yes)$/i.test(raw.acmeStaging!);
+  if (staging && raw.acmeDirectory !== LETS_ENCRYPT) throw new UserError('--acme-staging and --acme-directory both name the ACME directory: give one of them');
+  const directoryUrl = staging ? LETS_ENCRYPT_STAGING : raw.acmeDirectory!;
+  if (!/^https:\/\/[^\s/]+/.test(directoryUrl)) throw new UserError(`--acme-directory must be an https:// URL, not '${directoryUrl}'`);
+  if (raw.acmeEmail && !/^[^\s@]+@[^\s@]+$/.test(raw.acmeEmail)) throw new UserError(`--acme-email must be an email address, not '${raw.acmeEmail}'`);
   return {
     data: raw.data!,
     host: raw.host!,
@@ -119,5 +142,7 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     slowStartMs: seconds('--slow-start', raw.slowStart!, true),
     stopApps: ['yes', 'true', '1'].includes(raw.stopApps!.toLowerCase()),
     denyEgress: cidrs(raw.denyEgress!),
+    httpsPort: port('--https-port', raw.httpsPort!, true),
+    acme: { directoryUrl, caFile: raw.acmeCa || null, email: raw.acmeEmail || null },
   };
 }

@@ -13,6 +13,8 @@ import { releaseCommands } from '../control/commands/releases.js';
 import { serverInfoCommands } from '../control/commands/server-info.js';
 import { resourceCommands } from '../control/commands/resources.js';
 import { keyCommands } from '../ssh/key-commands.js';
+import { certsCommands } from '../control/commands/certs.js';
+import { Certs } from '../certs/cert-manager.js';
 import { startLegacyEndpoints } from '../legacy/legacy-endpoints.js';
 import { startSshServer, type SshServerHandle } from '../ssh/ssh-server.js';
 import type { CommandServices, ServerInfo } from '../control/commands/services.js';
@@ -53,7 +55,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   // The proxy and the app processes live in the data plane, which outlives this server.
   const dataplane = await launchDataplane({
     socketPath: paths.dataplaneSocket, dataDir: paths.root, logFile: paths.dataplaneLog,
-    listeners: { host: opts.host, httpPort: opts.httpPort, denyEgress: opts.denyEgress.map((c) => c.text) }, log,
+    listeners: { host: opts.host, httpPort: opts.httpPort, httpsPort: opts.httpsPort, denyEgress: opts.denyEgress.map((c) => c.text) }, log,
   });
   const dp = dataplane.client;
   if (dataplane.reused) log(`data plane pid ${dataplane.hello.pid} kept serving (${dataplane.hello.processes.length} app process(es))`);
@@ -63,6 +65,12 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   dp.on('output', (app, tag, text) => logs.get(app).write(tag, text));
   dp.on('dropped', (n) => log(`the data plane dropped ${n} log line(s) while no server was connected`));
   await dp.subscribe();
+  // HTTPS: this server keeps the certificates (store, ACME, renewal); the data plane's
+  // listener serves them, and gets every change (and the ACME challenge tokens) at once.
+  const certs = opts.httpsPort === null ? null : await Certs.open({
+    dir: paths.certsDir, store, logs, baseDomain: opts.baseDomain, acme: opts.acme, log: (line) => log(line),
+  });
+  const httpsPort = certs ? await dp.serveTls(certs) : null;
   const isolation = detectIsolation();
   let apprunner: Apprunner = new UnconfinedApprunner();
   // The data plane owns the nftables table its apps need; builds, run from here, join its app cgroup.
@@ -80,7 +88,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     log(`WARNING: apps are NOT isolated from each other or from this server: ${isolation.reason}. apps:info reports 'isolation: none' and 'network: shared'.`);
   }
   const maestro = new Maestro({
-    store, paths, routes: dp.routes, apprunner, processes: dp, logs,
+    store, paths, routes: certs ? certs.watch(dp.routes) : dp.routes, apprunner, processes: dp, logs,
     baseDomain: opts.baseDomain, keepBuilds: opts.keep, keepReleases: opts.keepReleases,
     drainTimeoutMs: opts.drainTimeoutMs, bootTimeoutMs: opts.bootTimeoutMs, slowStartMs: opts.slowStartMs,
   });
@@ -88,7 +96,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   const pushes = new PushDeploys(maestro, sessions, paths);
 
   const info: ServerInfo = {
-    pid: process.pid, host: opts.host, httpPort: dataplane.hello.httpPort, gitHttpPort: 0, sshPort: null, dnodePort: null,
+    pid: process.pid, host: opts.host, httpPort: dataplane.hello.httpPort, httpsPort, gitHttpPort: 0, sshPort: null, dnodePort: null,
     baseDomain: opts.baseDomain, sshFingerprint: null, isolation: apprunner.isolation, network, dataDir: paths.root,
   };
   const services: CommandServices = { maestro, logs, store, info: () => info };
@@ -100,6 +108,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     ...serverInfoCommands(services),
     ...resourceCommands(services),
     ...keyCommands(store),
+    ...certsCommands(services, certs),
   ]);
 
   for (const app of maestro.apps.list()) installHooks(paths.repo(app.name), paths.controlSocket);
@@ -130,6 +139,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     log('the data plane exited: every app went with it; exiting so the next start brings everything back');
     process.exit(1);
   });
+  certs?.start();
   fs.writeFileSync(paths.serverInfo, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
 
   let stopping: Promise<void> | null = null;
@@ -141,6 +151,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
         await dp.shutdown();
       } else dp.close();
       apprunner.close();
+      certs?.close();
       logs.closeAll();
       fs.rmSync(paths.controlSocket, { force: true });
     })());

@@ -50,6 +50,17 @@ export interface AppRecord {
   uid: number | null;
   /** What a crash did to the app's last change, told once by its next deploy. */
   notice?: string;
+  /** HTTPS settings (certs:auto, certs:redirect, certs:hsts); absent means the defaults. */
+  certs?: CertSettings;
+}
+
+export interface CertSettings {
+  /** Certificates from the ACME CA for the app's domains. */
+  auto: boolean;
+  /** Plain HTTP gets 308 to HTTPS once a host has a valid certificate (default on). */
+  redirect: boolean;
+  /** Strict-Transport-Security on HTTPS answers (default off). */
+  hsts: boolean;
 }
 
 export interface KeyRecord {

@@ -35,6 +35,7 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Nod
 
 export interface ServerJson {
   httpPort: number;
+  httpsPort: number | null;
   gitHttpPort: number;
   sshPort: number | null;
   dnodePort: number | null;
@@ -63,7 +64,7 @@ export class Platform {
   async boot(): Promise<void> {
     fs.rmSync(path.join(this.data, 'server.json'), { force: true });
     const args = [BIN, 'server', '--data', this.data, '--host', '127.0.0.1', '--http-port', '0', '--git-http-port', '0',
-      '--ssh-port', 'off', '--dnode-port', 'off', '--drain-timeout', '5', ...(this.keepApps ? [] : ['--stop-apps']), ...this.extraArgs];
+      '--ssh-port', 'off', '--dnode-port', 'off', '--https-port', '0', '--drain-timeout', '5', ...(this.keepApps ? [] : ['--stop-apps']), ...this.extraArgs];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     this.child = child;
     this.output += '\n--- boot ---\n';

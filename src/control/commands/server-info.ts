@@ -20,6 +20,7 @@ export function serverInfoCommands(s: CommandServices): CommandDef[] {
         if (args.flags.json) return json(io, i);
         io.stdout(table([
           ['proxy:', `${i.host}:${i.httpPort}`],
+          ['https:', i.httpsPort === null ? 'off' : `${i.host}:${i.httpsPort}`],
           ['git over http:', `${i.host}:${i.gitHttpPort}`],
           ['ssh:', i.sshPort === null ? 'off' : `${i.host}:${i.sshPort}`],
           ['ssh host key:', i.sshFingerprint ?? '-'],

@@ -17,6 +17,8 @@ export interface ServerInfo {
   pid: number;
   host: string;
   httpPort: number;
+  /** null when HTTPS is off. */
+  httpsPort: number | null;
   gitHttpPort: number;
   sshPort: number | null;
   dnodePort: number | null;
