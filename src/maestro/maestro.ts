@@ -11,6 +11,7 @@ import { crashPoint } from '../crash/crash-point.js';
 import { checkoutCommit, restoreRef } from './checkout.js';
 import { DeployLocks } from './deploy-lock.js';
 import { DeployOutput } from './deploy-output.js';
+import { MaestroEvents } from './maestro-events.js';
 import type { Fleet } from './fleet.js';
 import { PortAllocator } from './port-allocator.js';
 import { detectProcessTypes } from './process-types.js';
@@ -33,6 +34,9 @@ export interface MaestroOptions {
   bootTimeoutMs: number;
   slowStartMs: number;
 }
+
+/** Where start-up reports go (the server log), with the app and release as fields. */
+export type BootLog = (line: string, fields?: { level?: 'warn' | 'error'; app?: string; release?: number }) => void;
 
 /** What a deploy builds from: fills a new, empty release folder with the app's code. */
 export type SourceFiller = (dir: string, out: DeployOutput) => Promise<void>;
@@ -64,6 +68,8 @@ export class Maestro {
   readonly releases: Releases;
   readonly pipeline: RestartPipeline;
   readonly locks = new DeployLocks();
+  /** Deploy output lines and release outcomes, for the dashboard and metrics. */
+  readonly events = new MaestroEvents();
   private readonly registry: ProcessRegistry;
 
   constructor(private readonly o: MaestroOptions) {
@@ -87,6 +93,7 @@ export class Maestro {
     const log = this.o.logs.get(app);
     const out = new DeployOutput(version === null ? null : this.o.paths.buildLog(app, version), [
       ...sinks,
+      (line) => void this.events.emit('output', app, line),
       (line) => {
         if (line.startsWith('----->')) log.write('platform[deploy]', line.slice(7));
       },
@@ -152,6 +159,7 @@ export class Maestro {
       const why = (err as Error).message;
       out.step(`Deploy failed: ${why}`);
       this.releases.fail(appName, release.version, why);
+      this.ended(appName, release.version, 'failed');
       this.o.logs.get(appName).write('platform[deploy]', `release v${release.version} failed: ${why}`);
       throw err;
     } finally {
@@ -165,6 +173,7 @@ export class Maestro {
     const previous = await this.pipeline.promote(p.fleet, slowStartStep(out, `v${p.version}`));
     crashPoint('release-switched');
     this.releases.succeed(p.app, p.version, p.live);
+    this.ended(p.app, p.version, 'succeeded');
     const app = this.apps.get(p.app);
     out.step(`Released v${p.version}: http://${this.apps.hosts(app)[0]}/`);
     out.close();
@@ -180,7 +189,18 @@ export class Maestro {
   async discard(p: PreparedRelease, why: string): Promise<void> {
     await Promise.all(p.fleet.processes.map((x) => x.stop()));
     this.releases.fail(p.app, p.version, why);
+    this.ended(p.app, p.version, 'failed');
     this.o.logs.get(p.app).write('platform[deploy]', `release v${p.version} discarded: ${why}`);
+  }
+
+  private ended(app: string, version: number, outcome: 'succeeded' | 'failed'): void {
+    const r = this.o.store.get().apps[app]?.releases.find((x) => x.version === version);
+    if (!r) return;
+    const seconds = Math.max(0, (Date.now() - Date.parse(r.createdAt)) / 1000);
+    // A listener's failure is its own: the deploy has already happened.
+    try {
+      this.events.emit('release', { app, version, source: r.source, outcome, seconds });
+    } catch { /* ignored */ }
   }
 
   /** The whole pipeline in one go, under the app's lock: for deploy, rollback, config and legacy restarts. */
@@ -235,7 +255,7 @@ export class Maestro {
   }
 
   /** Starts every app's current release (server start). Failures are logged, never fatal. */
-  async startAll(log: (line: string) => void): Promise<void> {
+  async startAll(log: BootLog): Promise<void> {
     const leftovers = this.registry.killLeftovers();
     if (leftovers) log(`stopped ${leftovers} leftover process group(s) of a previous run`);
     await this.recoverInterrupted(log);
@@ -252,10 +272,10 @@ export class Maestro {
           const fresh = this.ensureUser(app.name);
           const fleet = await this.pipeline.start({ app: fresh, release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name) }, out);
           await this.pipeline.promote(fleet);
-          log(`started ${app.name} v${release.version}`);
+          log(`started ${app.name} v${release.version}`, { app: app.name, release: release.version });
           if (started++ === 0) crashPoint('boot-first-app');
         } catch (err) {
-          log(`could not start ${app.name} v${release.version}: ${(err as Error).message}`);
+          log(`could not start ${app.name} v${release.version}: ${(err as Error).message}`, { level: 'error', app: app.name, release: release.version });
           this.o.logs.get(app.name).write('platform[boot]', `could not start v${release.version}: ${(err as Error).message}`);
         } finally {
           out.close();
@@ -270,14 +290,14 @@ export class Maestro {
    * the ref never runs ahead of what serves and pushing the same commit again
    * deploys it. The next deploy of the app says what happened.
    */
-  private async recoverInterrupted(log: (line: string) => void): Promise<void> {
+  private async recoverInterrupted(log: BootLog): Promise<void> {
     for (const { app, release: r } of this.releases.recover()) {
       let notice = `v${r.version} (${r.description}) was interrupted by a server stop and never went live`;
       if (r.ref && r.commit && await restoreRef(this.o.paths.repo(app), r.ref.name, r.ref.old, r.commit)) {
         const branch = r.ref.name.replace(/^refs\/heads\//, '');
         notice += `; ${branch} was put back to ${/^0+$/.test(r.ref.old) ? 'no commit' : r.ref.old.slice(0, 7)}: push ${r.commit.slice(0, 7)} again to deploy it`;
       }
-      log(`${app}: ${notice}`);
+      log(`${app}: ${notice}`, { level: 'warn', app, release: r.version });
       this.o.logs.get(app).write('platform[boot]', notice);
       this.o.store.update((s) => void (s.apps[app] && (s.apps[app].notice = notice)));
     }

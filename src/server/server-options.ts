@@ -1,4 +1,5 @@
 import { UserError } from '../state/names.js';
+import { parseLogFormat, type LogFormat } from './server-log.js';
 
 export interface ServerOptions {
   data: string;
@@ -9,6 +10,9 @@ export interface ServerOptions {
   dnodePort: number | null;
   dnodeHost: string;
   dnodeAllow: string[];
+  /** The dashboard and /metrics, on host; null = off. */
+  dashboardPort: number | null;
+  logFormat: LogFormat;
   baseDomain: string;
   keep: number;
   drainTimeoutMs: number;
@@ -26,6 +30,8 @@ const SPEC = {
   dnodePort: ['--dnode-port', 'PLATFORMX_DNODE_PORT', '7272'],
   dnodeHost: ['--dnode-host', 'PLATFORMX_DNODE_HOST', '127.0.0.1'],
   dnodeAllow: ['--dnode-allow', 'PLATFORMX_DNODE_ALLOW', ''],
+  dashboardPort: ['--dashboard-port', 'PLATFORMX_DASHBOARD_PORT', '8002'],
+  logFormat: ['--log-format', 'PLATFORMX_LOG_FORMAT', 'text'],
   baseDomain: ['--base-domain', 'PLATFORMX_BASE_DOMAIN', 'localhost'],
   keep: ['--keep', 'PLATFORMX_KEEP', '5'],
   drainTimeout: ['--drain-timeout', 'PLATFORMX_DRAIN_TIMEOUT', '30'],
@@ -76,6 +82,8 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     dnodePort: port('--dnode-port', raw.dnodePort!, true),
     dnodeHost: raw.dnodeHost!,
     dnodeAllow: raw.dnodeAllow ? raw.dnodeAllow.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    dashboardPort: port('--dashboard-port', raw.dashboardPort!, true),
+    logFormat: parseLogFormat(raw.logFormat!),
     baseDomain: raw.baseDomain!.toLowerCase(),
     keep,
     drainTimeoutMs: seconds('--drain-timeout', raw.drainTimeout!),

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type net from 'node:net';
 import type http from 'node:http';
 import { UnconfinedApprunner, type Apprunner } from '../apprunner/apprunner.js';
@@ -6,6 +7,7 @@ import { detectIsolation } from '../apprunner/isolation.js';
 import { SandboxedApprunner } from '../apprunner/sandboxed-apprunner.js';
 import { createDispatcher } from '../control/command-table.js';
 import { appsCommands } from '../control/commands/apps.js';
+import { dashboardCommands } from '../control/commands/dashboard.js';
 import { deployCommands } from '../control/commands/deploys.js';
 import { logsCommands } from '../control/commands/logs.js';
 import { releaseCommands } from '../control/commands/releases.js';
@@ -16,6 +18,8 @@ import { startLegacyEndpoints } from '../legacy/legacy-endpoints.js';
 import { startSshServer, type SshServerHandle } from '../ssh/ssh-server.js';
 import type { CommandServices, ServerInfo } from '../control/commands/services.js';
 import { startControlServer } from '../control/control-server.js';
+import { DashboardAuth } from '../dashboard/auth.js';
+import { startPlatformDashboard } from '../dashboard/platform-dashboard.js';
 import type { Dispatch } from '../control/types.js';
 import { startGitHttpServer } from '../git/git-http-server.js';
 import { PushDeploys } from '../git/push-deploy.js';
@@ -23,11 +27,14 @@ import { PushSessions } from '../git/push-sessions.js';
 import { installHooks } from '../git/repos.js';
 import { AppLogs } from '../logs/app-log.js';
 import { Maestro } from '../maestro/maestro.js';
+import { MetricsCollector, maestroFleet } from '../metrics/metrics-collector.js';
+import { MetricsToken } from '../metrics/metrics-token.js';
 import { startProxy } from '../proxy/proxy-server.js';
 import type { AccessEntry } from '../proxy/types.js';
 import { DataPaths } from '../state/paths.js';
 import { StateStore } from '../state/store.js';
 import type { ServerOptions } from './server-options.js';
+import type { ServerLog } from './server-log.js';
 
 export interface RunningServer {
   info: ServerInfo;
@@ -40,7 +47,7 @@ export interface RunningServer {
  * Starts everything `platformx server` runs: state, Maestro (and every app's
  * current release), the proxy, git over HTTP and the control socket.
  */
-export async function startServer(opts: ServerOptions, log: (line: string) => void): Promise<RunningServer> {
+export async function startServer(opts: ServerOptions, log: ServerLog): Promise<RunningServer> {
   const paths = new DataPaths(opts.data);
   fs.mkdirSync(paths.root, { recursive: true, mode: 0o700 });
   fs.chmodSync(paths.root, 0o700);
@@ -48,7 +55,10 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   const store = new StateStore(paths.stateFile);
   const logs = new AppLogs((app) => paths.logsDir(app));
 
-  const proxy = await startProxy({ host: opts.host, port: opts.httpPort, onAccess: accessLogger(logs) });
+  // Metrics read Maestro only when asked (a page, a scrape), by which time it exists.
+  const metrics = new MetricsCollector(paths.root, maestroFleet(() => maestro));
+  const logAccess = accessLogger(logs);
+  const proxy = await startProxy({ host: opts.host, port: opts.httpPort, onAccess: (e) => (logAccess(e), metrics.onAccess(e)) });
   const isolation = detectIsolation();
   let apprunner: Apprunner = new UnconfinedApprunner();
   if (isolation.isolation === 'sandbox') {
@@ -56,21 +66,25 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     log(`isolation: each app runs as its own user in bubblewrap; limits: ${sandboxed.cgroups.describe()}`);
     apprunner = sandboxed;
   } else {
-    log(`WARNING: apps are NOT isolated from each other or from this server: ${isolation.reason}. apps:info reports 'isolation: none'.`);
+    log(`WARNING: apps are NOT isolated from each other or from this server: ${isolation.reason}. apps:info reports 'isolation: none'.`, { level: 'warn' });
   }
   const maestro = new Maestro({
     store, paths, routes: proxy.routes, apprunner, logs,
     baseDomain: opts.baseDomain, keepBuilds: opts.keep,
     drainTimeoutMs: opts.drainTimeoutMs, bootTimeoutMs: opts.bootTimeoutMs, slowStartMs: opts.slowStartMs,
   });
+  maestro.events.on('release', (e) => metrics.prom.release(e));
+  metrics.start();
   const sessions = new PushSessions();
   const pushes = new PushDeploys(maestro, sessions, paths);
 
   const info: ServerInfo = {
-    pid: process.pid, host: opts.host, httpPort: proxy.port, gitHttpPort: 0, sshPort: null, dnodePort: null,
+    pid: process.pid, host: opts.host, httpPort: proxy.port, gitHttpPort: 0, sshPort: null, dnodePort: null, dashboardPort: null,
     baseDomain: opts.baseDomain, sshFingerprint: null, isolation: apprunner.isolation, dataDir: paths.root,
   };
   const services: CommandServices = { maestro, logs, store, info: () => info };
+  const dashboardAuth = new DashboardAuth();
+  const metricsToken = new MetricsToken(path.join(paths.root, 'metrics-token'));
   const dispatch = createDispatcher([
     ...appsCommands(services),
     ...deployCommands(services),
@@ -79,6 +93,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     ...serverInfoCommands(services),
     ...resourceCommands(services),
     ...keyCommands(store),
+    ...dashboardCommands({ auth: dashboardAuth, metricsToken, info: () => info }),
   ]);
 
   for (const app of maestro.apps.list()) installHooks(paths.repo(app.name), paths.controlSocket);
@@ -103,16 +118,22 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     info.sshFingerprint = ssh.fingerprint;
   }
 
+  const dashboard = opts.dashboardPort === null ? null : await startPlatformDashboard({
+    host: opts.host, port: opts.dashboardPort, maestro, logs, store, dispatch, auth: dashboardAuth, metricsToken, metrics,
+  });
+  info.dashboardPort = dashboard?.port ?? null;
+
   await maestro.startAll(log);
   fs.writeFileSync(paths.serverInfo, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
 
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
-      await Promise.all([closeServer(control), closeServer(gitHttp.server), ssh?.close(), legacy.close()]);
+      await Promise.all([closeServer(control), closeServer(gitHttp.server), ssh?.close(), legacy.close(), dashboard?.close()]);
       await maestro.stopAll();
       apprunner.close();
       await proxy.close();
+      metrics.stop();
       logs.closeAll();
       fs.rmSync(paths.controlSocket, { force: true });
     })());

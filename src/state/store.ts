@@ -59,20 +59,27 @@ export class StateStore {
   }
 
   private write(next: PlatformState): void {
-    const tmp = this.tempFile();
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    try {
-      fs.writeSync(fd, JSON.stringify(next, null, 1));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
-    const dir = fs.openSync(path.dirname(this.file), 'r');
-    try {
-      fs.fsyncSync(dir);
-    } finally {
-      fs.closeSync(dir);
-    }
+    writeFileAtomic(this.file, this.tempFile(), JSON.stringify(next, null, 1));
+  }
+}
+
+/**
+ * Writes text to a temp file, fsyncs it and renames it over file, then fsyncs the
+ * folder: a kill -9 at any moment leaves the old or the new content, never a torn one.
+ */
+export function writeFileAtomic(file: string, tmp: string, text: string): void {
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  const dir = fs.openSync(path.dirname(file), 'r');
+  try {
+    fs.fsyncSync(dir);
+  } finally {
+    fs.closeSync(dir);
   }
 }
