@@ -31,14 +31,15 @@ a { color: var(--accent); }
 .state-crashed, .state-failed { background: #fbe4e4; color: var(--bad); }
 .state-succeeded { background: #e3f4ea; color: var(--ok); }
 .current { font-weight: 700; }
-.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 12px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 12px; }
 .charts .card h3 { margin: 0 0 4px; font-size: 13px; }
 svg.chart { width: 100%; height: auto; }
 svg .grid { stroke: var(--line); stroke-width: 1; }
 svg .axis, svg .legend { fill: var(--muted); font-size: 11px; }
 svg .line { fill: none; stroke-width: 2; stroke-linejoin: round; stroke-linecap: round; }
 svg .series-0 { stroke: var(--s0); } svg .series-1 { stroke: var(--s1); } svg .series-2 { stroke: var(--s2); }
-svg rect.series-0 { fill: var(--s0); } svg rect.series-1 { fill: var(--s1); } svg rect.series-2 { fill: var(--s2); }
+svg rect.series-0, svg circle.series-0 { fill: var(--s0); } svg rect.series-1, svg circle.series-1 { fill: var(--s1); } svg rect.series-2, svg circle.series-2 { fill: var(--s2); }
+svg circle.dot { stroke: none; }
 svg.sparkline { vertical-align: middle; }
 form.inline { display: inline; margin: 0; }
 button.action { background: var(--card); border: 1px solid var(--accent); color: var(--accent); border-radius: 4px; padding: 3px 10px; cursor: pointer; font-size: 12.5px; }
@@ -97,7 +98,10 @@ export interface Asset {
   body: string;
 }
 
+const ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1d2330"/><path d="M3 11l3-4 3 2 4-5" stroke="#8fb4ff" stroke-width="2" fill="none"/></svg>';
+
 export const ASSETS: Record<string, Asset> = {
+  '/assets/icon.svg': { type: 'image/svg+xml', body: ICON },
   '/assets/dashboard.css': { type: 'text/css; charset=utf-8', body: CSS },
   '/assets/live.js': { type: 'text/javascript; charset=utf-8', body: LIVE_JS },
 };

@@ -49,11 +49,18 @@ function linePath(values: (number | null)[], x: (i: number) => number, y: (v: nu
   return d;
 }
 
+/** A point with no neighbour draws no line: it gets a dot, so a lone busy minute still shows. */
+function dots(values: (number | null)[], x: (i: number) => number, y: (v: number) => number, series: number): SafeHtml[] {
+  return values.flatMap((v, i) => (v !== null && values[i - 1] == null && values[i + 1] == null
+    ? [html`<circle class="dot series-${series}" cx="${x(i).toFixed(1)}" cy="${y(v).toFixed(1)}" r="2.5"/>`] : []));
+}
+
 /** A line chart of the last hour with a y axis in round figures, an x axis in minutes and a legend. */
 export function lineChart(spec: ChartSpec): SafeHtml {
-  const width = spec.width ?? 640;
-  const height = spec.height ?? 190;
-  const left = 56, right = 12, top = 12, bottom = 40;
+  // Drawn at about the size a card shows it, so the axis text stays readable.
+  const width = spec.width ?? 360;
+  const height = spec.height ?? 180;
+  const left = 52, right = 8, top = 10, bottom = 40;
   const n = Math.max(2, ...spec.series.map((s) => s.values.length));
   const max = niceCeiling(Math.max(0, ...spec.series.flatMap((s) => s.values.filter((v): v is number => v !== null))));
   const x = (i: number) => left + (i * (width - left - right)) / (n - 1);
@@ -65,10 +72,10 @@ export function lineChart(spec: ChartSpec): SafeHtml {
   const xAxis = ticks.map(([i, label], k) => html`
     <text class="axis" x="${x(i).toFixed(1)}" y="${height - bottom + 16}" text-anchor="${k === 0 ? 'start' : k === 2 ? 'end' : 'middle'}">${label}</text>`);
   const lines = spec.series.map((s, i) => html`
-    <path class="line series-${i}" d="${linePath(s.values, x, y)}"><title>${s.label}</title></path>`);
+    <path class="line series-${i}" d="${linePath(s.values, x, y)}"><title>${s.label}</title></path>${dots(s.values, x, y, i)}`);
   const legend = spec.series.map((s, i) => html`
-    <rect class="swatch series-${i}" x="${left + i * 90}" y="${height - 14}" width="10" height="10"/>
-    <text class="legend" x="${left + i * 90 + 14}" y="${height - 5}">${s.label}</text>`);
+    <rect class="swatch series-${i}" x="${left + i * 70}" y="${height - 14}" width="10" height="10"/>
+    <text class="legend" x="${left + i * 70 + 14}" y="${height - 5}">${s.label}</text>`);
   return html`<svg class="chart" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${spec.title}">
     <title>${spec.title}</title>${grid}${xAxis}${lines}${legend}
   </svg>`;

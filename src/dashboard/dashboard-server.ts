@@ -34,12 +34,13 @@ export interface RunningDashboard {
   close(): Promise<void>;
 }
 
-// Every answer: no framing, no sniffing, no referrer (a login URL holds a secret),
+// Every answer: no framing, no sniffing, no referrer to other sites (a login URL holds a
+// secret; 'no-referrer' would also make the browser send "Origin: null" on our own forms),
 // nothing cached, and scripts, styles and form targets from this origin only.
 const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  'referrer-policy': 'same-origin',
   'x-frame-options': 'DENY',
   'cross-origin-opener-policy': 'same-origin',
   'cache-control': 'no-store',

@@ -9,7 +9,7 @@ export function layout(opts: { title: string; session: Session | null; body: Saf
     : html`<nav></nav>`;
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${opts.title} · platformx</title><link rel="stylesheet" href="/assets/dashboard.css">
+<title>${opts.title} · platformx</title><link rel="stylesheet" href="/assets/dashboard.css"><link rel="icon" href="/assets/icon.svg">
 ${opts.live ? html`<script src="/assets/live.js" defer></script>` : ''}</head>
 <body><header class="top"><a class="brand" href="/apps">platformx</a>${nav}</header>
 <main>${opts.body}</main></body></html>`;

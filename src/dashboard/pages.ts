@@ -90,11 +90,11 @@ export function appPage(d: AppDetail, session: Session): SafeHtml {
   <div id="release-banner" class="banner" hidden><span class="what"></span><a href="${appHref(d.name)}">Reload to see it</a></div>
   <h2>Traffic, last hour</h2>${charts(d)}
   <h2>Processes</h2>
-  ${d.processRows.length === 0 ? html`<p class="empty">No process runs.</p>` : html`<table><thead><tr><th>Process</th><th>Release</th><th>State</th>
+  ${d.processRows.length === 0 ? html`<p class="empty">No process runs.</p>` : html`<table id="processes"><thead><tr><th>Process</th><th>Release</th><th>State</th>
     <th class="num">PID</th><th class="num">Uptime</th><th class="num">Restarts</th><th class="num">Memory</th><th class="num">CPU</th></tr></thead>
     <tbody>${d.processRows.map((p) => processRow(p, d.memoryLimitBytes))}</tbody></table>`}
   <h2>Releases</h2>
-  ${d.releases.length === 0 ? html`<p class="empty">No release yet: push code to deploy.</p>` : html`<table><thead><tr><th>Release</th><th>Status</th><th>Source</th>
+  ${d.releases.length === 0 ? html`<p class="empty">No release yet: push code to deploy.</p>` : html`<table id="releases"><thead><tr><th>Release</th><th>Status</th><th>Source</th>
     <th>Commit</th><th>Description</th><th>By</th><th>Created (UTC)</th><th></th></tr></thead>
     <tbody>${d.releases.map((r) => releaseRow(d.name, r, session))}</tbody></table>`}
   <h2>Config vars</h2>
