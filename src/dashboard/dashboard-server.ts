@@ -68,13 +68,16 @@ function readForm(req: http.IncomingMessage): Promise<URLSearchParams> {
     }
     let body = '';
     req.setEncoding('utf8');
-    req.on('data', (c: string) => {
+    const onData = (c: string) => {
       body += c;
       if (body.length > MAX_FORM_BYTES) {
+        // The answer goes out with Connection: close; the rest of the body is never read.
+        req.off('data', onData);
+        req.pause();
         reject(new HttpError(413, 'Form too large', 'the form is larger than 8 kB'));
-        req.destroy();
       }
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(new URLSearchParams(body)));
     req.on('error', reject);
   });
@@ -225,7 +228,7 @@ export async function startDashboard(o: DashboardOptions): Promise<RunningDashbo
         return;
       }
       const session = o.auth.live(cookieOf(req, SESSION_COOKIE));
-      send(res, e.status, messagePage(e.title, e.message, session));
+      send(res, e.status, messagePage(e.title, e.message, session), e.status === 413 ? { connection: 'close' } : {});
     });
   });
   const sockets = new Set<import('node:net').Socket>();
