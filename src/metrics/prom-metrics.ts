@@ -1,6 +1,6 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { ReleaseOutcome } from '../maestro/maestro-events.js';
-import { LATENCY_BOUNDS_MS, STATUS_CLASSES, statusClass } from './minute-buckets.js';
+import { LATENCY_BOUNDS_MS, STATUS_CLASSES, latencyBucket, statusClass } from './minute-buckets.js';
 import type { ProcessUsage, SampledUsage } from './process-usage.js';
 
 /** One running app process as metrics see it (Maestro's AppProcess fits). */
@@ -22,6 +22,39 @@ export interface FleetSource {
   usage(pid: number, startedAt: number): SampledUsage;
 }
 
+/** One app's requests since the server started, as plain numbers: the proxy's hot path only adds to them. */
+interface RequestTotals {
+  /** By STATUS_CLASSES index. */
+  codes: number[];
+  /** By LATENCY_BOUNDS_MS index, the last one past the highest bound. */
+  latency: number[];
+  latencyMsSum: number;
+  count: number;
+}
+
+const LATENCY_NAME = 'platformx_http_request_duration_seconds';
+
+/**
+ * The latency histogram as prom-client's registry reads a metric (name, help,
+ * type and get()), built from the totals at scrape time: prom-client's own
+ * Histogram hashes its labels on every observe(), a microsecond a request.
+ */
+function latencyHistogram(totals: Map<string, RequestTotals>): Metric {
+  const get = async () => ({
+    name: LATENCY_NAME, help: 'Time from the request reaching the proxy to its response ending', type: 'histogram' as const, aggregator: 'sum' as const,
+    values: [...totals].flatMap(([app, t]) => {
+      let below = 0;
+      return [
+        ...LATENCY_BOUNDS_MS.map((ms, i) => ({ metricName: `${LATENCY_NAME}_bucket`, labels: { le: ms / 1000, app }, value: (below += t.latency[i]!) })),
+        { metricName: `${LATENCY_NAME}_bucket`, labels: { le: '+Inf', app }, value: t.count },
+        { metricName: `${LATENCY_NAME}_sum`, labels: { app }, value: t.latencyMsSum / 1000 },
+        { metricName: `${LATENCY_NAME}_count`, labels: { app }, value: t.count },
+      ];
+    }),
+  });
+  return { name: LATENCY_NAME, type: 'histogram', get } as unknown as Metric;
+}
+
 /**
  * The Prometheus registry of the server: request counters and latency per app
  * (fed by the proxy's access entries), deploys by outcome with their duration,
@@ -30,12 +63,9 @@ export interface FleetSource {
  */
 export class PromMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'app' | 'code'>;
-  private readonly latency: Histogram<'app'>;
+  private readonly totals = new Map<string, RequestTotals>();
   private readonly deploys: Counter<'app' | 'outcome'>;
   private readonly deploySeconds: Histogram<'app' | 'outcome'>;
-  /** Per app: its request counters by status class and its latency histogram, bound once (the hot path). */
-  private readonly bound = new Map<string, { codes: Counter.Internal[]; latency: Histogram.Internal<'app'> }>();
   /** Restarts last seen per process object: the counter grows by what changed since. */
   private readonly seenRestarts = new WeakMap<ProcessView, number>();
   private readonly restarts: Counter<'app' | 'process'>;
@@ -43,11 +73,15 @@ export class PromMetrics {
   constructor(private readonly fleet: FleetSource) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'platformx_server_' });
-    this.requests = new Counter({ name: 'platformx_http_requests_total', help: 'Requests the proxy answered for the app, by status class', labelNames: ['app', 'code'], registers });
-    this.latency = new Histogram({
-      name: 'platformx_http_request_duration_seconds', help: 'Time from the request reaching the proxy to its response ending',
-      labelNames: ['app'], buckets: LATENCY_BOUNDS_MS.map((ms) => ms / 1000), registers,
+    const totals = this.totals;
+    new Counter({
+      name: 'platformx_http_requests_total', help: 'Requests the proxy answered for the app, by status class', labelNames: ['app', 'code'], registers,
+      collect() {
+        this.reset();
+        for (const [app, t] of totals) t.codes.forEach((n, i) => n && this.inc({ app, code: STATUS_CLASSES[i]! }, n));
+      },
     });
+    this.registry.registerMetric(latencyHistogram(totals));
     this.deploys = new Counter({ name: 'platformx_deploys_total', help: 'Releases that went live or failed (deploys, rollbacks, config changes)', labelNames: ['app', 'outcome'], registers });
     this.deploySeconds = new Histogram({
       name: 'platformx_deploy_duration_seconds', help: 'From the release being created to it serving or failing',
@@ -94,13 +128,15 @@ export class PromMetrics {
 
   /** One answered request (the proxy's access entry). */
   request(app: string, status: number, ms: number): void {
-    let b = this.bound.get(app);
-    if (!b) {
-      b = { codes: STATUS_CLASSES.map((code) => this.requests.labels({ app, code })), latency: this.latency.labels({ app }) };
-      this.bound.set(app, b);
+    let t = this.totals.get(app);
+    if (!t) {
+      t = { codes: STATUS_CLASSES.map(() => 0), latency: [...LATENCY_BOUNDS_MS, 0].map(() => 0), latencyMsSum: 0, count: 0 };
+      this.totals.set(app, t);
     }
-    b.codes[statusClass(status)]!.inc();
-    b.latency.observe(ms / 1000);
+    t.codes[statusClass(status)]!++;
+    t.latency[latencyBucket(ms)]!++;
+    t.latencyMsSum += ms;
+    t.count++;
   }
 
   release(e: ReleaseOutcome): void {
@@ -111,9 +147,9 @@ export class PromMetrics {
   /** The Prometheus text exposition, without the series of apps destroyed meanwhile. */
   async text(): Promise<string> {
     const live = new Set(this.fleet.apps());
-    for (const app of this.bound.keys()) if (!live.has(app)) this.bound.delete(app);
+    for (const app of this.totals.keys()) if (!live.has(app)) this.totals.delete(app);
     const perApp: { get(): Promise<{ values: { labels: Record<string, string | number> }[] }>; remove(labels: Record<string, string | number>): void }[] =
-      [this.requests, this.latency, this.deploys, this.deploySeconds, this.restarts];
+      [this.deploys, this.deploySeconds, this.restarts];
     for (const metric of perApp) {
       for (const { labels } of (await metric.get()).values) {
         if (live.has(String(labels.app))) continue;
