@@ -53,6 +53,7 @@ describe('state-changing requests', () => {
       [await rollback({ cookie, body: `csrf=${csrf.slice(1)}x&version=1` }), 403, 'CSRF token does not match'],
       [await rollback({ cookie, body: `csrf=${csrf}&version=1`, headers: { origin: 'http://secure.localhost' } }), 403, 'sent from another site'],
       [await rollback({ cookie, body: `csrf=${csrf}&version=1`, headers: { 'sec-fetch-site': 'same-site' } }), 403, 'sent from another site'],
+      [await rollback({ cookie, body: `csrf=${csrf}&version=1`, headers: { origin: 'null' } }), 403, 'sent from another site'],
       [await rollback({ cookie, body: `csrf=${csrf}&version=1`, headers: { 'content-type': 'text/plain' } }), 415, 'x-www-form-urlencoded'],
       [await rollback({ cookie, body: `csrf=${csrf}&version=1&pad=${'x'.repeat(9000)}` }), 413, 'larger than 8 kB'],
       [await rollback({ cookie, body: `csrf=${csrf}&version=v1;rm` }), 400, 'names no release'],

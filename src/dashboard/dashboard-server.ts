@@ -60,6 +60,15 @@ function cookieOf(req: http.IncomingMessage, name: string): string | undefined {
   return undefined;
 }
 
+/** The host:port of an Origin header (http, or https behind a TLS front), or null ("null", junk). */
+function originHost(origin: string): string | null {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return null;
+  }
+}
+
 function readForm(req: http.IncomingMessage): Promise<URLSearchParams> {
   return new Promise((resolve, reject) => {
     if (!/^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] ?? '')) {
@@ -115,9 +124,8 @@ export async function startDashboard(o: DashboardOptions): Promise<RunningDashbo
 
   // A page that posts here must come from a page of ours: the token it carries, and the browser's own word on its origin.
   const checkPost = (req: http.IncomingMessage, session: Session, form: URLSearchParams) => {
-    const origin = req.headers.origin;
     const site = req.headers['sec-fetch-site'];
-    if ((origin !== undefined && origin !== `http://${req.headers.host}`) || (site !== undefined && site !== 'same-origin' && site !== 'none')) {
+    if ((req.headers.origin !== undefined && originHost(req.headers.origin) !== req.headers.host) || (site !== undefined && site !== 'same-origin' && site !== 'none')) {
       throw new HttpError(403, 'Refused', 'this form was sent from another site');
     }
     if (!DashboardAuth.csrfMatches(session, form.get('csrf') ?? undefined)) {

@@ -47,8 +47,11 @@ export class MetricsCollector {
     this.timer.unref();
   }
 
+  /** Writes the hour to the file; a destroyed app's figures go (a new app of that name starts empty). */
   save(): void {
-    this.file.save(this.buckets, new Set(this.fleet.apps()), this.clock());
+    const apps = new Set(this.fleet.apps());
+    for (const [app] of this.buckets.entries(this.clock())) if (!apps.has(app)) this.buckets.forget(app);
+    this.file.save(this.buckets, apps, this.clock());
   }
 
   stop(): void {

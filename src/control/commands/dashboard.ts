@@ -18,6 +18,10 @@ export function dashboardUrl(info: ServerInfo): string | null {
   return `http://${host.includes(':') ? `[${host}]` : host}:${info.dashboardPort}`;
 }
 
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
 export function dashboardCommands(d: DashboardCommandServices): CommandDef[] {
   return [
     {
@@ -26,7 +30,9 @@ export function dashboardCommands(d: DashboardCommandServices): CommandDef[] {
         const base = dashboardUrl(d.info());
         if (!base) throw new UserError("the dashboard is off: start the server with --dashboard-port PORT (8002 by default, not 'off')");
         io.stdout(`${base}/login/${d.auth.issueLogin(caller)}\n`);
-        io.stderr(`Open it within ${LOGIN_TTL_MS / 60_000} minutes; it works once. From another machine, forward the port first: ssh -L ${d.info().dashboardPort}:localhost:${d.info().dashboardPort} SERVER\n`);
+        const port = d.info().dashboardPort;
+        io.stderr(`Open it within ${LOGIN_TTL_MS / 60_000} minutes; it works once.` +
+          (isLoopback(d.info().host) ? ` From another machine, forward the port first: ssh -L ${port}:localhost:${port} SERVER\n` : '\n'));
       },
     },
     {
