@@ -1,7 +1,6 @@
 import type { AppLogs } from '../logs/app-log.js';
 import type { Maestro } from '../maestro/maestro.js';
-import type { MinutePoint } from '../metrics/minute-buckets.js';
-import type { MinuteBuckets } from '../metrics/minute-buckets.js';
+import type { MinuteBuckets, MinutePoint } from '../metrics/minute-buckets.js';
 import type { FleetSource } from '../metrics/prom-metrics.js';
 import type { AppRecord } from '../state/types.js';
 

@@ -14,8 +14,6 @@ export interface ChartSpec {
   /** Appended to the axis figures: " req/s", " ms", " %". */
   unit: string;
   series: Series[];
-  width?: number;
-  height?: number;
 }
 
 /** A short figure: 0.25, 3.4, 120. */
@@ -58,8 +56,8 @@ function dots(values: (number | null)[], x: (i: number) => number, y: (v: number
 /** A line chart of the last hour with a y axis in round figures, an x axis in minutes and a legend. */
 export function lineChart(spec: ChartSpec): SafeHtml {
   // Drawn at about the size a card shows it, so the axis text stays readable.
-  const width = spec.width ?? 360;
-  const height = spec.height ?? 180;
+  const width = 360;
+  const height = 180;
   const left = 52, right = 8, top = 10, bottom = 40;
   const n = Math.max(2, ...spec.series.map((s) => s.values.length));
   const max = niceCeiling(Math.max(0, ...spec.series.flatMap((s) => s.values.filter((v): v is number => v !== null))));

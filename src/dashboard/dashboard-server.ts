@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Caller, Dispatch } from '../control/types.js';
 import type { MetricsToken } from '../metrics/metrics-token.js';
 import { checkAppName } from '../state/names.js';
@@ -239,7 +239,7 @@ export async function startDashboard(o: DashboardOptions): Promise<RunningDashbo
       send(res, e.status, messagePage(e.title, e.message, session), e.status === 413 ? { connection: 'close' } : {});
     });
   });
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
   server.on('connection', (s) => {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));

@@ -1,6 +1,5 @@
-import type { DashboardAuth } from '../../dashboard/auth.js';
+import { LOGIN_TTL_MS, type DashboardAuth } from '../../dashboard/auth.js';
 import type { MetricsToken } from '../../metrics/metrics-token.js';
-import { LOGIN_TTL_MS } from '../../dashboard/auth.js';
 import { UserError } from '../../state/names.js';
 import type { CommandDef } from '../command-table.js';
 import type { ServerInfo } from './services.js';
