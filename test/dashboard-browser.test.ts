@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppRepo, get, waitFor } from './support/apps.js';
-import { dashboardRequest, launchChromium, loginUrl } from './support/dashboard.js';
+import { dashboardRequest, launchChromium, loginUrl, signIn } from './support/dashboard.js';
 import { Platform } from './support/platform.js';
 
 const HOSTILE = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">';
@@ -41,6 +41,9 @@ beforeAll(async () => {
   await px.ok(['config:set', 'charty', `API_KEY=${SECRET}`]);
   for (let i = 0; i < 20; i++) expect((await get(px.info.httpPort, 'charty.localhost', `/r${i}`)).body).toBe('second');
   expect((await get(px.info.httpPort, 'charty.localhost', '/boom')).status).toBe(500);
+  // The data plane hands its access entries over in batches: wait until all 21 are counted.
+  const { cookie } = await signIn(px);
+  await waitFor(async () => (await dashboardRequest(px.info.dashboardPort!, '/apps', { cookie })).body.includes('21 in the last hour'), 5000, 'the 21 requests');
   chrome = await launchChromium();
 });
 

@@ -102,7 +102,7 @@ export class AppView {
       hosts: this.maestro.apps.hosts(app),
       memoryLimitBytes: app.limits.memoryMb * 1024 * 1024,
       configKeys: Object.keys(app.config).sort(),
-      releases: [...app.releases].reverse().map((r) => ({
+      releases: [...this.maestro.releases.list(app.name)].reverse().map((r) => ({
         version: r.version, current: r.version === app.current, status: r.status, source: r.source,
         commit: r.commit?.slice(0, 7) ?? null, description: r.description, by: r.by, createdAt: r.createdAt,
         canRollback: r.status === 'succeeded' && r.version !== app.current && this.maestro.releases.buildExists(app.name, r.build),
@@ -132,7 +132,7 @@ export class AppView {
     else state = up === 0 ? 'crashed' : 'degraded';
     return {
       name: app.name, state, release: app.current,
-      deploying: [...app.releases].reverse().find((r) => r.status === 'building')?.version ?? null,
+      deploying: [...this.maestro.releases.list(app.name)].reverse().find((r) => r.status === 'building')?.version ?? null,
       processesUp: up, processes: procs.length,
       perMinute: series.map((p) => p.requests), requestsLastHour: requests,
       errorRate: requests === 0 ? null : errors / requests,

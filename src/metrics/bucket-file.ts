@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { writeFileAtomic } from '../state/store.js';
+import { writeFileAtomic } from '../state/atomic-file.js';
 import { LATENCY_BOUNDS_MS, STATUS_CLASSES, WINDOW_MINUTES, type MinuteBucket, type MinuteBuckets } from './minute-buckets.js';
 
 // One row of numbers a minute: [minute, requests, latencyMsSum, ...status, ...latency].
@@ -33,7 +33,7 @@ export class BucketFile {
   save(buckets: MinuteBuckets, apps: ReadonlySet<string>, nowMs = Date.now()): void {
     const out: BucketFileV1 = { v: 1, bounds: [...LATENCY_BOUNDS_MS], apps: {} };
     for (const [app, list] of buckets.entries(nowMs)) if (apps.has(app)) out.apps[app] = list.map(toRow);
-    writeFileAtomic(this.file, `${this.file}.${process.pid}.tmp`, JSON.stringify(out));
+    writeFileAtomic(this.file, JSON.stringify(out));
   }
 
   /** Reads what is still inside the window into buckets; returns the number of minutes read. */

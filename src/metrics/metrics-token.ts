@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { hashToken } from '../maestro/tokens.js';
 import { UserError } from '../state/names.js';
-import { writeFileAtomic } from '../state/store.js';
+import { writeFileAtomic } from '../state/atomic-file.js';
 
 /**
  * The bearer token that lets a Prometheus server read /metrics. Only its sha256
@@ -26,7 +26,7 @@ export class MetricsToken {
       throw new UserError("a metrics token exists and only its hash is kept: run 'platformx metrics:token --rotate' for a new one (the old one stops working)");
     }
     const secret = `pxm_${crypto.randomBytes(24).toString('base64url')}`;
-    writeFileAtomic(this.file, `${this.file}.${process.pid}.tmp`, hashToken(secret) + '\n');
+    writeFileAtomic(this.file, hashToken(secret) + '\n');
     return secret;
   }
 

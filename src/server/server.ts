@@ -29,7 +29,7 @@ import { AppLogs } from '../logs/app-log.js';
 import { Maestro } from '../maestro/maestro.js';
 import { MetricsCollector, maestroFleet } from '../metrics/metrics-collector.js';
 import { MetricsToken } from '../metrics/metrics-token.js';
-import { startProxy } from '../proxy/proxy-server.js';
+import { launchDataplane } from '../dataplane/launcher.js';
 import type { AccessEntry } from '../proxy/types.js';
 import { DataPaths } from '../state/paths.js';
 import { StateStore } from '../state/store.js';
@@ -40,7 +40,8 @@ export interface RunningServer {
   info: ServerInfo;
   maestro: Maestro;
   dispatch: Dispatch;
-  stop(): Promise<void>;
+  /** Stops the server; the apps and the proxy serve on unless stopApps (default: --stop-apps). */
+  stop(stopApps?: boolean): Promise<void>;
 }
 
 /**
@@ -55,10 +56,22 @@ export async function startServer(opts: ServerOptions, log: ServerLog): Promise<
   const store = new StateStore(paths.stateFile);
   const logs = new AppLogs((app) => paths.logsDir(app));
 
+  // The proxy and the app processes live in the data plane, which outlives this server.
+  const dataplane = await launchDataplane({
+    socketPath: paths.dataplaneSocket, dataDir: paths.root, logFile: paths.dataplaneLog,
+    listeners: { host: opts.host, httpPort: opts.httpPort }, log,
+  });
+  const dp = dataplane.client;
+  if (dataplane.reused) log(`data plane pid ${dataplane.hello.pid} kept serving (${dataplane.hello.processes.length} app process(es))`);
+  else log(`data plane started (pid ${dataplane.hello.pid})`);
+  const logAccess = accessLogger(logs);
+  dp.on('access', logAccess);
   // Metrics read Maestro only when asked (a page, a scrape), by which time it exists.
   const metrics = new MetricsCollector(paths.root, maestroFleet(() => maestro));
-  const logAccess = accessLogger(logs);
-  const proxy = await startProxy({ host: opts.host, port: opts.httpPort, onAccess: (e) => (logAccess(e), metrics.onAccess(e)) });
+  dp.on('access', metrics.onAccess);
+  dp.on('output', (app, tag, text) => logs.get(app).write(tag, text));
+  dp.on('dropped', (n) => log(`the data plane dropped ${n} log line(s) while no server was connected`));
+  await dp.subscribe();
   const isolation = detectIsolation();
   let apprunner: Apprunner = new UnconfinedApprunner();
   if (isolation.isolation === 'sandbox') {
@@ -69,8 +82,8 @@ export async function startServer(opts: ServerOptions, log: ServerLog): Promise<
     log(`WARNING: apps are NOT isolated from each other or from this server: ${isolation.reason}. apps:info reports 'isolation: none'.`, { level: 'warn' });
   }
   const maestro = new Maestro({
-    store, paths, routes: proxy.routes, apprunner, logs,
-    baseDomain: opts.baseDomain, keepBuilds: opts.keep,
+    store, paths, routes: dp.routes, apprunner, processes: dp, logs,
+    baseDomain: opts.baseDomain, keepBuilds: opts.keep, keepReleases: opts.keepReleases,
     drainTimeoutMs: opts.drainTimeoutMs, bootTimeoutMs: opts.bootTimeoutMs, slowStartMs: opts.slowStartMs,
   });
   maestro.events.on('release', (e) => metrics.prom.release(e));
@@ -79,7 +92,7 @@ export async function startServer(opts: ServerOptions, log: ServerLog): Promise<
   const pushes = new PushDeploys(maestro, sessions, paths);
 
   const info: ServerInfo = {
-    pid: process.pid, host: opts.host, httpPort: proxy.port, gitHttpPort: 0, sshPort: null, dnodePort: null, dashboardPort: null,
+    pid: process.pid, host: opts.host, httpPort: dataplane.hello.httpPort, gitHttpPort: 0, sshPort: null, dnodePort: null, dashboardPort: null,
     baseDomain: opts.baseDomain, sshFingerprint: null, isolation: apprunner.isolation, dataDir: paths.root,
   };
   const services: CommandServices = { maestro, logs, store, info: () => info };
@@ -123,17 +136,24 @@ export async function startServer(opts: ServerOptions, log: ServerLog): Promise<
   });
   info.dashboardPort = dashboard?.port ?? null;
 
-  await maestro.startAll(log);
+  await maestro.startAll(log, dataplane.hello.processes.filter((p) => !p.exit).map((p) => dp.adopt(p)));
+  // Without its data plane nothing serves: exit, and the next start begins anew (apps included).
+  dp.once('lost', () => {
+    log('the data plane exited: every app went with it; exiting so the next start brings everything back');
+    process.exit(1);
+  });
   fs.writeFileSync(paths.serverInfo, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
 
   let stopping: Promise<void> | null = null;
-  const stop = () =>
+  const stop = (stopApps = opts.stopApps) =>
     (stopping ??= (async () => {
       await Promise.all([closeServer(control), closeServer(gitHttp.server), ssh?.close(), legacy.close(), dashboard?.close()]);
-      await maestro.stopAll();
-      apprunner.close();
-      await proxy.close();
+      if (stopApps) {
+        await maestro.stopAll();
+        await dp.shutdown();
+      } else dp.close();
       metrics.stop();
+      apprunner.close();
       logs.closeAll();
       fs.rmSync(paths.controlSocket, { force: true });
     })());
