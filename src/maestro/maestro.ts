@@ -11,6 +11,7 @@ import { crashPoint } from '../crash/crash-point.js';
 import { checkoutCommit, restoreRef } from './checkout.js';
 import { DeployLocks } from './deploy-lock.js';
 import { DeployOutput } from './deploy-output.js';
+import { MaestroEvents } from './maestro-events.js';
 import type { Fleet } from './fleet.js';
 import { PortAllocator } from './port-allocator.js';
 import { detectProcessTypes } from './process-types.js';
@@ -38,6 +39,9 @@ export interface MaestroOptions {
   bootTimeoutMs: number;
   slowStartMs: number;
 }
+
+/** Where start-up reports go (the server log), with the app and release as fields. */
+export type BootLog = (line: string, fields?: { level?: 'warn' | 'error'; app?: string; release?: number }) => void;
 
 /** What a deploy builds from: fills a new, empty release folder with the app's code. */
 export type SourceFiller = (dir: string, out: DeployOutput) => Promise<void>;
@@ -69,6 +73,8 @@ export class Maestro {
   readonly releases: Releases;
   readonly pipeline: RestartPipeline;
   readonly locks = new DeployLocks();
+  /** Deploy output lines and release outcomes, for the dashboard and metrics. */
+  readonly events = new MaestroEvents();
 
   constructor(private readonly o: MaestroOptions) {
     this.apps = new AppRegistry(o.store, o.paths, o.routes, o.baseDomain, o.apprunner.isolation === 'sandbox');
@@ -89,6 +95,7 @@ export class Maestro {
     const log = this.o.logs.get(app);
     const out = new DeployOutput(version === null ? null : this.o.paths.buildLog(app, version), [
       ...sinks,
+      (line) => void this.events.emit('output', app, line),
       (line) => {
         if (line.startsWith('----->')) log.write('platform[deploy]', line.slice(7));
       },
@@ -154,6 +161,7 @@ export class Maestro {
       const why = (err as Error).message;
       out.step(`Deploy failed: ${why}`);
       this.releases.fail(appName, release.version, why);
+      this.ended(appName, release.version, 'failed');
       this.o.logs.get(appName).write('platform[deploy]', `release v${release.version} failed: ${why}`);
       throw err;
     } finally {
@@ -168,6 +176,7 @@ export class Maestro {
       crashPoint('release-switched');
       this.releases.succeed(p.app, p.version, p.live);
     });
+    this.ended(p.app, p.version, 'succeeded');
     const app = this.apps.get(p.app);
     out.step(`Released v${p.version}: http://${this.apps.hosts(app)[0]}/`);
     out.close();
@@ -194,7 +203,18 @@ export class Maestro {
   async discard(p: PreparedRelease, why: string): Promise<void> {
     await Promise.all(p.fleet.processes.map((x) => x.stop()));
     this.releases.fail(p.app, p.version, why);
+    this.ended(p.app, p.version, 'failed');
     this.o.logs.get(p.app).write('platform[deploy]', `release v${p.version} discarded: ${why}`);
+  }
+
+  private ended(app: string, version: number, outcome: 'succeeded' | 'failed'): void {
+    const r = this.releases.list(app).find((x) => x.version === version);
+    if (!r) return;
+    const seconds = Math.max(0, (Date.now() - Date.parse(r.createdAt)) / 1000);
+    // A listener's failure is its own: the deploy has already happened.
+    try {
+      this.events.emit('release', { app, version, source: r.source, outcome, seconds });
+    } catch { /* ignored */ }
   }
 
   /** The whole pipeline in one go, under the app's lock: for deploy, rollback, config and legacy restarts. */
@@ -255,7 +275,7 @@ export class Maestro {
    * Whatever else the data plane runs (an old release that was draining, a
    * release that never went live, a removed app) is drained and stopped.
    */
-  async startAll(log: (line: string) => void, hosted: HostedProcess[] = []): Promise<void> {
+  async startAll(log: BootLog, hosted: HostedProcess[] = []): Promise<void> {
     await this.recoverInterrupted(log);
     const leftovers: HostedProcess[] = [];
     const replaced = new Map<string, HostedProcess[]>();
@@ -276,7 +296,7 @@ export class Maestro {
       try {
         const plan = { app: this.ensureUser(app.name), release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name) };
         if (this.pipeline.adopt(plan, current)) {
-          log(`${app.name} v${release.version} kept running: ${current.map((h) => `${h.meta.type}.${h.meta.index} pid ${h.pid}`).join(', ')}`);
+          log(`${app.name} v${release.version} kept running: ${current.map((h) => `${h.meta.type}.${h.meta.index} pid ${h.pid}`).join(', ')}`, { app: app.name, release: release.version });
           continue;
         }
       } catch {
@@ -297,7 +317,7 @@ export class Maestro {
     }), Math.max(1, os.availableParallelism()));
   }
 
-  private async coldStart(appName: string, log: (line: string) => void): Promise<void> {
+  private async coldStart(appName: string, log: BootLog): Promise<void> {
     const app = this.ensureUser(appName);
     const release = this.releases.current(app)!;
     const dir = this.o.paths.build(app.name, release.build);
@@ -305,9 +325,9 @@ export class Maestro {
     try {
       const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name) }, out);
       await this.switchTo(fleet, null, () => {});
-      log(`started ${app.name} v${release.version}`);
+      log(`started ${app.name} v${release.version}`, { app: app.name, release: release.version });
     } catch (err) {
-      log(`could not start ${app.name} v${release.version}: ${(err as Error).message}`);
+      log(`could not start ${app.name} v${release.version}: ${(err as Error).message}`, { level: 'error', app: app.name, release: release.version });
       this.o.logs.get(app.name).write('platform[boot]', `could not start v${release.version}: ${(err as Error).message}`);
     } finally {
       out.close();
@@ -331,14 +351,14 @@ export class Maestro {
    * the ref never runs ahead of what serves and pushing the same commit again
    * deploys it. The next deploy of the app says what happened.
    */
-  private async recoverInterrupted(log: (line: string) => void): Promise<void> {
+  private async recoverInterrupted(log: BootLog): Promise<void> {
     for (const { app, release: r } of this.releases.recover()) {
       let notice = `v${r.version} (${r.description}) was interrupted by a server stop and never went live`;
       if (r.ref && r.commit && await restoreRef(this.o.paths.repo(app), r.ref.name, r.ref.old, r.commit)) {
         const branch = r.ref.name.replace(/^refs\/heads\//, '');
         notice += `; ${branch} was put back to ${/^0+$/.test(r.ref.old) ? 'no commit' : r.ref.old.slice(0, 7)}: push ${r.commit.slice(0, 7)} again to deploy it`;
       }
-      log(`${app}: ${notice}`);
+      log(`${app}: ${notice}`, { level: 'warn', app, release: r.version });
       this.o.logs.get(app).write('platform[boot]', notice);
       this.o.store.update((s) => void (s.apps[app] && (s.apps[app].notice = notice)));
     }

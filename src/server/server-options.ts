@@ -1,5 +1,6 @@
 import { CidrError, parseCidr, type Cidr } from '../apprunner/network-policy-cidr.js';
 import { UserError } from '../state/names.js';
+import { parseLogFormat, type LogFormat } from './server-log.js';
 
 export interface ServerOptions {
   data: string;
@@ -10,6 +11,9 @@ export interface ServerOptions {
   dnodePort: number | null;
   dnodeHost: string;
   dnodeAllow: string[];
+  /** The dashboard and /metrics, on host; null = off. */
+  dashboardPort: number | null;
+  logFormat: LogFormat;
   baseDomain: string;
   keep: number;
   /** Release records kept per app (older ones go to its archive file). */
@@ -46,6 +50,8 @@ const SPEC = {
   dnodePort: ['--dnode-port', 'PLATFORMX_DNODE_PORT', '7272'],
   dnodeHost: ['--dnode-host', 'PLATFORMX_DNODE_HOST', '127.0.0.1'],
   dnodeAllow: ['--dnode-allow', 'PLATFORMX_DNODE_ALLOW', ''],
+  dashboardPort: ['--dashboard-port', 'PLATFORMX_DASHBOARD_PORT', '8002'],
+  logFormat: ['--log-format', 'PLATFORMX_LOG_FORMAT', 'text'],
   baseDomain: ['--base-domain', 'PLATFORMX_BASE_DOMAIN', 'localhost'],
   keep: ['--keep', 'PLATFORMX_KEEP', '5'],
   keepReleases: ['--keep-releases', 'PLATFORMX_KEEP_RELEASES', '100'],
@@ -134,6 +140,8 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     dnodePort: port('--dnode-port', raw.dnodePort!, true),
     dnodeHost: raw.dnodeHost!,
     dnodeAllow: raw.dnodeAllow ? raw.dnodeAllow.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    dashboardPort: port('--dashboard-port', raw.dashboardPort!, true),
+    logFormat: parseLogFormat(raw.logFormat!),
     baseDomain: raw.baseDomain!.toLowerCase(),
     keep,
     keepReleases,

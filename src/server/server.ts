@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type net from 'node:net';
 import type http from 'node:http';
 import { UnconfinedApprunner, type Apprunner } from '../apprunner/apprunner.js';
@@ -7,6 +8,7 @@ import { joinNetworkPolicy } from '../apprunner/network-policy.js';
 import { SandboxedApprunner } from '../apprunner/sandboxed-apprunner.js';
 import { createDispatcher } from '../control/command-table.js';
 import { appsCommands } from '../control/commands/apps.js';
+import { dashboardCommands } from '../control/commands/dashboard.js';
 import { deployCommands } from '../control/commands/deploys.js';
 import { logsCommands } from '../control/commands/logs.js';
 import { releaseCommands } from '../control/commands/releases.js';
@@ -19,6 +21,8 @@ import { startLegacyEndpoints } from '../legacy/legacy-endpoints.js';
 import { startSshServer, type SshServerHandle } from '../ssh/ssh-server.js';
 import type { CommandServices, ServerInfo } from '../control/commands/services.js';
 import { startControlServer } from '../control/control-server.js';
+import { DashboardAuth } from '../dashboard/auth.js';
+import { startPlatformDashboard } from '../dashboard/platform-dashboard.js';
 import type { Dispatch } from '../control/types.js';
 import { startGitHttpServer } from '../git/git-http-server.js';
 import { PushDeploys } from '../git/push-deploy.js';
@@ -26,11 +30,14 @@ import { PushSessions } from '../git/push-sessions.js';
 import { installHooks } from '../git/repos.js';
 import { AppLogs } from '../logs/app-log.js';
 import { Maestro } from '../maestro/maestro.js';
+import { MetricsCollector, maestroFleet } from '../metrics/metrics-collector.js';
+import { MetricsToken } from '../metrics/metrics-token.js';
 import { launchDataplane } from '../dataplane/launcher.js';
 import type { AccessEntry } from '../proxy/types.js';
 import { DataPaths } from '../state/paths.js';
 import { StateStore } from '../state/store.js';
 import type { ServerOptions } from './server-options.js';
+import type { ServerLog } from './server-log.js';
 
 export interface RunningServer {
   info: ServerInfo;
@@ -44,7 +51,7 @@ export interface RunningServer {
  * Starts everything `platformx server` runs: state, Maestro (and every app's
  * current release), the proxy, git over HTTP and the control socket.
  */
-export async function startServer(opts: ServerOptions, log: (line: string) => void): Promise<RunningServer> {
+export async function startServer(opts: ServerOptions, log: ServerLog): Promise<RunningServer> {
   const paths = new DataPaths(opts.data);
   fs.mkdirSync(paths.root, { recursive: true, mode: 0o700 });
   fs.chmodSync(paths.root, 0o700);
@@ -62,6 +69,9 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   else log(`data plane started (pid ${dataplane.hello.pid})`);
   const logAccess = accessLogger(logs);
   dp.on('access', logAccess);
+  // Metrics read Maestro only when asked (a page, a scrape), by which time it exists.
+  const metrics = new MetricsCollector(paths.root, maestroFleet(() => maestro));
+  dp.on('access', metrics.onAccess);
   dp.on('output', (app, tag, text) => logs.get(app).write(tag, text));
   dp.on('dropped', (n) => log(`the data plane dropped ${n} log line(s) while no server was connected`));
   await dp.subscribe();
@@ -85,21 +95,25 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     }
     apprunner = sandboxed;
   } else {
-    log(`WARNING: apps are NOT isolated from each other or from this server: ${isolation.reason}. apps:info reports 'isolation: none' and 'network: shared'.`);
+    log(`WARNING: apps are NOT isolated from each other or from this server: ${isolation.reason}. apps:info reports 'isolation: none' and 'network: shared'.`, { level: 'warn' });
   }
   const maestro = new Maestro({
     store, paths, routes: certs ? certs.watch(dp.routes) : dp.routes, apprunner, processes: dp, logs,
     baseDomain: opts.baseDomain, keepBuilds: opts.keep, keepReleases: opts.keepReleases,
     drainTimeoutMs: opts.drainTimeoutMs, bootTimeoutMs: opts.bootTimeoutMs, slowStartMs: opts.slowStartMs,
   });
+  maestro.events.on('release', (e) => metrics.prom.release(e));
+  metrics.start();
   const sessions = new PushSessions();
   const pushes = new PushDeploys(maestro, sessions, paths);
 
   const info: ServerInfo = {
-    pid: process.pid, host: opts.host, httpPort: dataplane.hello.httpPort, httpsPort, gitHttpPort: 0, sshPort: null, dnodePort: null,
+    pid: process.pid, host: opts.host, httpPort: dataplane.hello.httpPort, httpsPort, gitHttpPort: 0, sshPort: null, dnodePort: null, dashboardPort: null,
     baseDomain: opts.baseDomain, sshFingerprint: null, isolation: apprunner.isolation, network, dataDir: paths.root,
   };
   const services: CommandServices = { maestro, logs, store, info: () => info };
+  const dashboardAuth = new DashboardAuth();
+  const metricsToken = new MetricsToken(path.join(paths.root, 'metrics-token'));
   const dispatch = createDispatcher([
     ...appsCommands(services),
     ...deployCommands(services),
@@ -109,6 +123,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     ...resourceCommands(services),
     ...keyCommands(store),
     ...certsCommands(services, certs),
+    ...dashboardCommands({ auth: dashboardAuth, metricsToken, info: () => info }),
   ]);
 
   for (const app of maestro.apps.list()) installHooks(paths.repo(app.name), paths.controlSocket);
@@ -133,6 +148,11 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     info.sshFingerprint = ssh.fingerprint;
   }
 
+  const dashboard = opts.dashboardPort === null ? null : await startPlatformDashboard({
+    host: opts.host, port: opts.dashboardPort, maestro, logs, store, dispatch, auth: dashboardAuth, metricsToken, metrics,
+  });
+  info.dashboardPort = dashboard?.port ?? null;
+
   await maestro.startAll(log, dataplane.hello.processes.filter((p) => !p.exit).map((p) => dp.adopt(p)));
   // Without its data plane nothing serves: exit, and the next start begins anew (apps included).
   dp.once('lost', () => {
@@ -145,11 +165,12 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   let stopping: Promise<void> | null = null;
   const stop = (stopApps = opts.stopApps) =>
     (stopping ??= (async () => {
-      await Promise.all([closeServer(control), closeServer(gitHttp.server), ssh?.close(), legacy.close()]);
+      await Promise.all([closeServer(control), closeServer(gitHttp.server), ssh?.close(), legacy.close(), dashboard?.close()]);
       if (stopApps) {
         await maestro.stopAll();
         await dp.shutdown();
       } else dp.close();
+      metrics.stop();
       apprunner.close();
       certs?.close();
       logs.closeAll();

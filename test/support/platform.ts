@@ -39,6 +39,7 @@ export interface ServerJson {
   gitHttpPort: number;
   sshPort: number | null;
   dnodePort: number | null;
+  dashboardPort: number | null;
   pid: number;
 }
 
@@ -64,7 +65,7 @@ export class Platform {
   async boot(): Promise<void> {
     fs.rmSync(path.join(this.data, 'server.json'), { force: true });
     const args = [BIN, 'server', '--data', this.data, '--host', '127.0.0.1', '--http-port', '0', '--git-http-port', '0',
-      '--ssh-port', 'off', '--dnode-port', 'off', '--https-port', '0', '--drain-timeout', '5', ...(this.keepApps ? [] : ['--stop-apps']), ...this.extraArgs];
+      '--ssh-port', 'off', '--dnode-port', 'off', '--https-port', '0', '--dashboard-port', '0', '--drain-timeout', '5', ...(this.keepApps ? [] : ['--stop-apps']), ...this.extraArgs];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     this.child = child;
     this.output += '\n--- boot ---\n';

@@ -25,6 +25,7 @@ export function serverInfoCommands(s: CommandServices): CommandDef[] {
           ['ssh:', i.sshPort === null ? 'off' : `${i.host}:${i.sshPort}`],
           ['ssh host key:', i.sshFingerprint ?? '-'],
           ['dnode:', i.dnodePort === null ? 'off' : String(i.dnodePort)],
+          ['dashboard:', i.dashboardPort === null ? 'off' : `${i.host}:${i.dashboardPort}`],
           ['base domain:', i.baseDomain],
           ['isolation:', i.isolation],
           ...networkRows(i.network),

@@ -22,6 +22,8 @@ export interface ServerInfo {
   gitHttpPort: number;
   sshPort: number | null;
   dnodePort: number | null;
+  /** The dashboard and /metrics; null when off. */
+  dashboardPort: number | null;
   baseDomain: string;
   sshFingerprint: string | null;
   isolation: string;
