@@ -30,7 +30,7 @@ export interface Apprunner extends DeployPriority {
 /** The environment a process gets: only the app's own variables, never the server's. */
 export function appEnvironment(spec: RunSpec, home: string): Record<string, string> {
   return {
-    PATH: APP_PATH,
+    PATH: spec.runtime ? `${spec.runtime.nodeDir}/bin:${APP_PATH}` : APP_PATH,
     HOME: home,
     LANG: 'C.UTF-8',
     NODE_ENV: 'production',

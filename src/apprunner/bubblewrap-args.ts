@@ -10,6 +10,8 @@ export interface BubblewrapMounts {
   identityFds?: { passwd: number; group: number };
   /** Inherited fd bwrap reads a seccomp program from (see sandbox-seccomp.ts). */
   seccompFd?: number;
+  /** The app's Node runtime (DATA/runtimes/<version>): mounted read-only at the same path. */
+  nodeDir?: string;
 }
 
 /**
@@ -61,6 +63,7 @@ export function bubblewrapArgs(m: BubblewrapMounts): string[] {
   const prefix = nodePrefix();
   // --dir first, as for the writable folders below: the app's user must cross its parents.
   if (prefix) args.push('--dir', prefix, '--ro-bind', prefix, prefix);
+  if (m.nodeDir) args.push('--dir', m.nodeDir, '--ro-bind', m.nodeDir, m.nodeDir);
   // --dir first: parents bwrap makes on its own for a bind are 0700 root, which the app's user cannot cross.
   for (const dir of m.writable) args.push('--dir', dir, '--bind', dir, dir);
   if (m.seccompFd !== undefined) args.push('--seccomp', String(m.seccompFd));

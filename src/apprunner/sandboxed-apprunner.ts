@@ -48,7 +48,7 @@ export class SandboxedApprunner implements Apprunner {
       'setpriv', '--pdeathsig', 'KILL', '--',
       'prlimit', ...rlimits, '--',
       'bwrap', ...bubblewrapArgs({
-        releaseDir: spec.releaseDir, writable: spec.writable ?? [], uid: spec.uid,
+        releaseDir: spec.releaseDir, writable: spec.writable ?? [], uid: spec.uid, nodeDir: spec.runtime?.nodeDir,
         identityFds: { passwd: IDENTITY_FDS[0], group: IDENTITY_FDS[1] },
         seccompFd: SECCOMP ? SECCOMP_FD : undefined,
       }),

@@ -21,6 +21,8 @@ export interface RunSpec {
   writable?: string[];
   /** Deploy work (a build step, a new release until it serves): runs below serving traffic. */
   background?: boolean;
+  /** The Node runtime (engines.node) to run on: its bin/ first on PATH, mounted read-only. Absent: the server's Node. */
+  runtime?: { nodeDir: string };
 }
 
 export type Isolation = 'sandbox' | 'none';

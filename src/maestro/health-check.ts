@@ -1,6 +1,6 @@
 import http from 'node:http';
 import net from 'node:net';
-import { readAppText } from '../apprunner/sandbox-files.js';
+import { readAppJson } from './app-json.js';
 
 export interface HealthCheck {
   path: string;
@@ -27,15 +27,7 @@ export function readHealthCheck(dir: string, bootTimeoutMs = DEFAULT_BOOT_TIMEOU
     initialDelayMs: 0,
     bootTimeoutMs,
   };
-  let appJson: { healthchecks?: { web?: Array<Record<string, unknown>> } };
-  const text = readAppText(dir, 'app.json');
-  if (text === null) return check;
-  try {
-    appJson = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`app.json is not valid JSON: ${(err as Error).message}`);
-  }
-  const entry = appJson.healthchecks?.web?.find((e) => !e.type || e.type === 'startup');
+  const entry = readAppJson(dir)?.healthchecks?.web?.find((e) => !e.type || e.type === 'startup');
   if (!entry) return check;
   const num = (v: unknown) => (typeof v === 'number' && v >= 0 ? v : null);
   if (typeof entry.path === 'string' && entry.path.startsWith('/')) check.path = entry.path;

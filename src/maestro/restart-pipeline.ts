@@ -29,6 +29,8 @@ export interface FleetPlan {
   release: ReleaseRecord;
   releaseDir: string;
   processTypes: ProcessTypes;
+  /** The Node the build was made for (engines.node); absent: the server's own. */
+  runtime?: { nodeDir: string };
 }
 
 /**
@@ -53,7 +55,7 @@ export class RestartPipeline {
 
   /** Steps 1–3: free port → start → health check, for every process of the formation. */
   async start(plan: FleetPlan, out: DeployOutput): Promise<Fleet> {
-    const { app, release, releaseDir, processTypes } = plan;
+    const { app, release, releaseDir, processTypes, runtime } = plan;
     const check = readHealthCheck(releaseDir, this.deps.bootTimeoutMs);
     const processes: AppProcess[] = [];
     const fleet = new Fleet(app.name, release.version, processes);
@@ -67,7 +69,7 @@ export class RestartPipeline {
         processes.push(
           new AppProcess(type, i, port, release.version, {
             app: app.name, kind: type === 'web' ? 'web' : 'worker', command, releaseDir, env,
-            limits: app.limits, uid: app.uid,
+            limits: app.limits, uid: app.uid, runtime,
           }, this.deps.apprunner, log, {
             onRoutable: () => this.reroute(fleet),
             onSpawn: (pid) => this.deps.registry.add(pid),

@@ -11,6 +11,7 @@ import { logsCommands } from '../control/commands/logs.js';
 import { releaseCommands } from '../control/commands/releases.js';
 import { serverInfoCommands } from '../control/commands/server-info.js';
 import { resourceCommands } from '../control/commands/resources.js';
+import { runtimeCommands } from '../control/commands/runtimes.js';
 import { keyCommands } from '../ssh/key-commands.js';
 import { startLegacyEndpoints } from '../legacy/legacy-endpoints.js';
 import { startSshServer, type SshServerHandle } from '../ssh/ssh-server.js';
@@ -78,6 +79,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     ...releaseCommands(services),
     ...serverInfoCommands(services),
     ...resourceCommands(services),
+    ...runtimeCommands(services),
     ...keyCommands(store),
   ]);
 

@@ -1,0 +1,152 @@
+// Which Node each app builds and runs on. A new build takes package.json's
+// engines.node (or the server's own Node without one); the version is kept on
+// the release that made the build, so every release running that build (a
+// restart, a config change, a rollback) runs on the same Node.
+import type { StateStore } from '../state/store.js';
+import type { AppRecord } from '../state/types.js';
+import { chooseNode, enginesNode, nodePackageName } from './node-range.js';
+import { NodeInstaller } from './node-installer.js';
+import { NpmRegistry, RegistryError } from './npm-registry.js';
+import { RuntimeStore, type RuntimeInfo } from './runtime-store.js';
+
+/** An installed runtime a build or process runs on: its bin/ goes first on PATH (and into the sandbox, read-only). */
+export interface NodeRuntime {
+  version: string;
+  nodeDir: string;
+}
+
+export interface RuntimeOutput {
+  step(text: string): void;
+  line(text: string): void;
+}
+
+export interface AppRuntimesOptions {
+  store: StateStore;
+  /** DATA/runtimes. */
+  dir: string;
+  buildExists: (app: string, build: string) => boolean;
+  /** Tests and mirrors: a registry other than the one npm is configured with. */
+  registry?: NpmRegistry;
+  /** Where the server's npm is looked for (the apps' PATH by default). */
+  npmSearchPath?: string;
+}
+
+export interface RuntimeUse extends RuntimeInfo {
+  /** Apps whose serving release runs on it. */
+  apps: string[];
+  /** Apps with only kept builds (rollback targets) on it. */
+  builds: string[];
+}
+
+export class AppRuntimes {
+  readonly installed: RuntimeStore;
+  private readonly installer: NodeInstaller;
+  private readonly registry: NpmRegistry;
+  /** Versions picked by deploys not yet recorded on their release: prune leaves them. */
+  private readonly held = new Map<string, number>();
+
+  constructor(private readonly o: AppRuntimesOptions) {
+    this.installed = new RuntimeStore(o.dir);
+    this.registry = o.registry ?? new NpmRegistry();
+    this.installer = new NodeInstaller(this.registry, this.installed, o.npmSearchPath);
+  }
+
+  /**
+   * Picks the Node for a new build from its package.json, installs it when it is
+   * not yet, says so in the deploy output and records it on the release. Throws
+   * (the push is refused) for a range nothing satisfies, or a registry that cannot
+   * be reached for a version not installed. Undefined: the server's own Node.
+   */
+  async forBuild(app: string, version: number, pkg: unknown, out: RuntimeOutput): Promise<NodeRuntime | undefined> {
+    const range = enginesNode(pkg);
+    if (range === null) {
+      out.step(`Using Node ${process.versions.node} (the server's own: package.json sets no engines.node)`);
+      return undefined;
+    }
+    let served: string[] | { unreachable: string };
+    try {
+      served = Object.keys(await this.registry.versions(nodePackageName()));
+    } catch (err) {
+      if (!(err instanceof RegistryError)) throw err;
+      served = { unreachable: err.message };
+    }
+    const choice = chooseNode(range, served, this.installed.list().map((i) => i.node));
+    out.step(`Using Node ${choice.version} (engines.node ${JSON.stringify(range)})`);
+    if (choice.offline) out.line(`${choice.offline}: using the installed ${choice.version}`);
+    this.hold(choice.version, 1);
+    try {
+      const info = await this.installer.ensure(choice.version, (l) => out.line(l));
+      out.line(this.installer.describeNpm(info));
+      this.o.store.update((s) => {
+        const r = s.apps[app]?.releases.find((x) => x.version === version);
+        if (r) r.node = choice.version;
+      });
+    } finally {
+      this.hold(choice.version, -1);
+    }
+    return { version: choice.version, nodeDir: this.installed.nodeDir(choice.version) };
+  }
+
+  /** The runtime a build runs on (installed again if it went missing), or undefined for the server's own Node. */
+  async forRelease(app: AppRecord, build: string): Promise<NodeRuntime | undefined> {
+    const version = nodeOfBuild(app, build);
+    if (!version) return undefined;
+    await this.installer.ensure(version);
+    return { version, nodeDir: this.installed.nodeDir(version) };
+  }
+
+  /** The Node a release (the current one by default) runs on, for apps:info and ps. */
+  nodeOf(app: AppRecord, release: number | null = app.current): { version: string; server: boolean } {
+    const build = app.releases.find((r) => r.version === release)?.build;
+    const version = build ? nodeOfBuild(app, build) : undefined;
+    return version ? { version, server: false } : { version: process.versions.node, server: true };
+  }
+
+  /** Installed runtimes with the apps that run on each. */
+  list(): RuntimeUse[] {
+    const used = this.uses();
+    return this.installed.list().map((info) => {
+      const u = used.get(info.node);
+      const apps = [...(u?.serving ?? [])].sort();
+      return { ...info, apps, builds: [...(u?.kept ?? [])].filter((a) => !apps.includes(a)).sort() };
+    });
+  }
+
+  /** Removes every runtime no app runs on and no kept build needs; resolves to what went. */
+  prune(): RuntimeInfo[] {
+    const used = this.uses();
+    const removed: RuntimeInfo[] = [];
+    for (const info of this.installed.list()) {
+      if (used.has(info.node) || this.held.has(info.node)) continue;
+      this.installed.remove(info.node);
+      removed.push(info);
+    }
+    return removed;
+  }
+
+  /** Per Node version: apps serving on it, and apps with a build on disk made for it. */
+  private uses(): Map<string, { serving: Set<string>; kept: Set<string> }> {
+    const used = new Map<string, { serving: Set<string>; kept: Set<string> }>();
+    for (const app of Object.values(this.o.store.get().apps)) {
+      for (const r of app.releases) {
+        const version = nodeOfBuild(app, r.build);
+        if (!version || r.status === 'failed' || !this.o.buildExists(app.name, r.build)) continue;
+        const entry = used.get(version) ?? { serving: new Set(), kept: new Set() };
+        used.set(version, entry);
+        (r.version === app.current ? entry.serving : entry.kept).add(app.name);
+      }
+    }
+    return used;
+  }
+
+  private hold(version: string, delta: number): void {
+    const n = (this.held.get(version) ?? 0) + delta;
+    if (n > 0) this.held.set(version, n);
+    else this.held.delete(version);
+  }
+}
+
+/** The Node version recorded by the release that made `build`, if it set one. */
+function nodeOfBuild(app: AppRecord, build: string): string | undefined {
+  return app.releases.find((r) => r.build === build && r.node)?.node;
+}
