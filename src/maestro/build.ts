@@ -96,6 +96,7 @@ function npmSpec(ctx: BuildContext, args: string[], production: boolean): RunSpe
       NODE_ENV: production ? 'production' : 'development',
       npm_config_cache: ctx.npmCache,
       npm_config_update_notifier: 'false',
+      ...ctx.runtime?.npmEnv,
     },
     limits: ctx.app.limits,
     uid: ctx.app.uid,

@@ -13,6 +13,8 @@ import { RuntimeStore, type RuntimeInfo } from './runtime-store.js';
 export interface NodeRuntime {
   version: string;
   nodeDir: string;
+  /** For npm in builds: the server's global npmrc (registry, cafile) when the runtime brings its own npm. */
+  npmEnv: Record<string, string>;
 }
 
 export interface RuntimeOutput {
@@ -81,18 +83,26 @@ export class AppRuntimes {
         const r = s.apps[app]?.releases.find((x) => x.version === version);
         if (r) r.node = choice.version;
       });
+      return await this.runtime(info);
     } finally {
       this.hold(choice.version, -1);
     }
-    return { version: choice.version, nodeDir: this.installed.nodeDir(choice.version) };
   }
 
   /** The runtime a build runs on (installed again if it went missing), or undefined for the server's own Node. */
   async forRelease(app: AppRecord, build: string): Promise<NodeRuntime | undefined> {
     const version = nodeOfBuild(app, build);
     if (!version) return undefined;
-    await this.installer.ensure(version);
-    return { version, nodeDir: this.installed.nodeDir(version) };
+    return this.runtime(await this.installer.ensure(version));
+  }
+
+  private async runtime(info: RuntimeInfo): Promise<NodeRuntime> {
+    const { globalconfig } = await this.registry.npmConfig();
+    return {
+      version: info.node,
+      nodeDir: this.installed.nodeDir(info.node),
+      npmEnv: info.npm && globalconfig ? { npm_config_globalconfig: globalconfig } : {},
+    };
   }
 
   /** The Node a release (the current one by default) runs on, for apps:info and ps. */

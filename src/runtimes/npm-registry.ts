@@ -4,6 +4,13 @@
 // a mirror gets its Node releases from the mirror too.
 import { execFile } from 'node:child_process';
 
+export interface NpmConfig {
+  /** With a trailing slash. */
+  registry: string;
+  /** The server's global npmrc (registry mirror, cafile), which a runtime's own npm would not find by itself. */
+  globalconfig: string | null;
+}
+
 /** npm's own default, used when npm itself cannot say. */
 export const NPM_DEFAULT_REGISTRY = 'https://registry.npmjs.org/';
 
@@ -31,29 +38,37 @@ export function fetchFailure(err: unknown): string {
   return e.cause?.code ?? e.cause?.message ?? e.message;
 }
 
-/** The registry URL npm would use here, with a trailing slash. */
-export function configuredRegistry(): Promise<string> {
+/** What the server's npm is configured with here; npm's defaults when it cannot say. */
+export function readNpmConfig(): Promise<NpmConfig> {
   return new Promise((resolve) => {
-    execFile('npm', ['config', 'get', 'registry'], { timeout: 15_000, encoding: 'utf8' }, (err, stdout) => {
-      const url = String(stdout ?? '').trim();
-      if (err || !/^https?:\/\/\S+$/.test(url)) return resolve(NPM_DEFAULT_REGISTRY);
-      resolve(url.endsWith('/') ? url : `${url}/`);
+    execFile('npm', ['config', 'get', 'registry', 'globalconfig'], { timeout: 15_000, encoding: 'utf8' }, (err, stdout) => {
+      const values = new Map(String(stdout ?? '').split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
+      const url = err ? '' : (values.get('registry') ?? '');
+      const globalconfig = err ? '' : (values.get('globalconfig') ?? '');
+      resolve({
+        registry: /^https?:\/\/\S+$/.test(url) ? (url.endsWith('/') ? url : `${url}/`) : NPM_DEFAULT_REGISTRY,
+        globalconfig: globalconfig.startsWith('/') ? globalconfig : null,
+      });
     });
   });
 }
 
 export class NpmRegistry {
-  private url: Promise<string> | null;
+  private config: Promise<NpmConfig> | null;
   /** Requests under way: deploys asking at the same time share one. Each new deploy asks afresh, so it sees new releases (and a registry gone down). */
   private readonly inFlight = new Map<string, Promise<Record<string, PackageVersion>>>();
 
-  /** With no url, the one npm is configured with, asked once. */
-  constructor(url?: string) {
-    this.url = url ? Promise.resolve(url.endsWith('/') ? url : `${url}/`) : null;
+  /** With no config given, npm's own, asked once. */
+  constructor(config?: NpmConfig) {
+    this.config = config ? Promise.resolve(config) : null;
   }
 
-  registry(): Promise<string> {
-    return (this.url ??= configuredRegistry());
+  npmConfig(): Promise<NpmConfig> {
+    return (this.config ??= readNpmConfig());
+  }
+
+  private async registry(): Promise<string> {
+    return (await this.npmConfig()).registry;
   }
 
   /** Every published version of a package with its dist, from the abbreviated packument. */
