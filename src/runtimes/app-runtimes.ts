@@ -13,7 +13,10 @@ import { RuntimeStore, type RuntimeInfo } from './runtime-store.js';
 export interface NodeRuntime {
   version: string;
   nodeDir: string;
-  /** For npm in builds: the server's global npmrc (registry, cafile) when the runtime brings its own npm. */
+  /**
+   * For npm in builds: the server's global npmrc (registry, cafile). npm looks for it
+   * under the prefix of the node that runs it, which for a runtime is DATA/runtimes/<v>.
+   */
   npmEnv: Record<string, string>;
 }
 
@@ -101,7 +104,7 @@ export class AppRuntimes {
     return {
       version: info.node,
       nodeDir: this.installed.nodeDir(info.node),
-      npmEnv: info.npm && globalconfig ? { npm_config_globalconfig: globalconfig } : {},
+      npmEnv: globalconfig ? { npm_config_globalconfig: globalconfig } : {},
     };
   }
 

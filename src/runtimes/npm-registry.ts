@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 export interface NpmConfig {
   /** With a trailing slash. */
   registry: string;
-  /** The server's global npmrc (registry mirror, cafile), which a runtime's own npm would not find by itself. */
+  /** The server's global npmrc (registry mirror, cafile), which npm on a runtime's node would not find by itself. */
   globalconfig: string | null;
 }
 
