@@ -40,6 +40,7 @@ describe('engines.node resolution', () => {
     expect(enginesNode({ engines: { node: 22 } })).toBe('22');
     expect(() => enginesNode({ engines: { node: 'banana' } })).toThrow('engines.node "banana" is not a semver range');
     expect(() => enginesNode({ engines: { node: ['18'] } })).toThrow('engines.node must be a version range');
+    expect(() => enginesNode({ engines: { node: `>=18 ${'<19 '.repeat(40)}` } })).toThrow('engines.node is longer than 100 characters');
   });
 
   it('gives a Node 18 build the newest npm whose engines accept it', () => {

@@ -23,6 +23,7 @@ export function enginesNode(pkg: unknown): string | null {
   }
   const text = String(range).trim();
   if (text === '') return null;
+  if (text.length > 100) throw new UserError('package.json engines.node is longer than 100 characters: use a range like "18.x" or ">=20 <23"');
   if (semver.validRange(text) === null) {
     throw new UserError(`engines.node ${JSON.stringify(text)} is not a semver range: use one like "18.x", "22" or ">=20 <23"`);
   }
