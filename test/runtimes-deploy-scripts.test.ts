@@ -76,8 +76,13 @@ it('a failing postdeploy is reported in the push output and the platform log, an
 });
 
 it('a config change reuses the build without running the scripts again', async () => {
+  await repo.commit(scriptedApp('v4', { predeploy: 'echo ran >> /app/pre.txt', postdeploy: 'echo ran >> /app/post.txt' }), 'counting scripts');
+  expect((await repo.push(px.gitUrl('scripted', token))).code).toBe(0);
+  expect(await answer()).toEqual({ body: 'v4', pre: 'ran' });
   const out = await px.ok(['config:set', 'scripted', 'A=1']);
   expect(out).not.toContain('predeploy');
   expect(out).not.toContain('postdeploy');
-  expect((await answer()).body).toBe('v3');
+  // The new release runs the same build, in which each script ran once.
+  expect(await answer()).toEqual({ body: 'v4', pre: 'ran' });
+  expect(fs.readFileSync(release(4, 'post.txt'), 'utf8')).toBe('ran\n');
 });
