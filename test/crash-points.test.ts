@@ -15,7 +15,7 @@ afterEach(async () => {
   repo = undefined;
 });
 
-type State = { apps: Record<string, { current: number | null; config: Record<string, string>; releases: Array<{ version: number; status: string; description: string }> }> };
+type State = { apps: Record<string, { current: number | null; config: Record<string, string> }> };
 const state = (p: Platform) => JSON.parse(fs.readFileSync(path.join(p.data, 'state.json'), 'utf8')) as State;
 
 /** An app with one live release (v1) that shows its env at /env. */
@@ -56,7 +56,7 @@ describe('crash points', () => {
     await recover(p);
     expect(await greeting(p)).toBeUndefined();
     expect(state(p).apps.crashy.config.GREETING).toBeUndefined();
-    expect(state(p).apps.crashy.releases.at(-1)).toMatchObject({ status: 'failed' });
+    expect(p.releases('crashy').at(-1)).toMatchObject({ status: 'failed' });
   });
 
   it('config:set killed right after the release was stored: the new config serves and is stored with it', async () => {
@@ -110,7 +110,7 @@ describe('crash points', () => {
     await recover(p);
     expect(await head(p)).toBe(v1);
     expect((await get(p.info.httpPort, 'crashy.localhost')).body).toBe('v1 body');
-    expect(state(p).apps.crashy.releases.at(-1)).toMatchObject({ version: 2, status: 'failed' });
+    expect(p.releases('crashy').at(-1)).toMatchObject({ version: 2, status: 'failed' });
     const again = await r.push(p.gitUrl('crashy', token));
     expect(again.code).toBe(0);
     expect(again.stderr).toContain('Note: v2 (git push');
@@ -133,9 +133,11 @@ describe('crash points', () => {
   it('start-up removes folders of failed releases (a crash during recovery) and stale state temp files', async () => {
     const { p } = await appWithRelease();
     await p.kill9();
+    const history = path.join(p.data, 'apps', 'crashy', 'releases.json');
+    const h = JSON.parse(fs.readFileSync(history, 'utf8'));
+    h.records.push({ ...h.records[0], version: 2, build: 'v2', status: 'failed', description: 'half removed' });
+    fs.writeFileSync(history, JSON.stringify(h));
     const s = state(p);
-    s.apps.crashy.releases.push({ ...s.apps.crashy.releases[0]!, version: 2, build: 'v2', status: 'failed', description: 'half removed' } as never);
-    fs.writeFileSync(path.join(p.data, 'state.json'), JSON.stringify(s));
     const half = path.join(p.data, 'apps', 'crashy', 'releases', 'v2');
     fs.mkdirSync(half);
     fs.writeFileSync(path.join(half, 'server.js'), '');

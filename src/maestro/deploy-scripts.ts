@@ -1,6 +1,6 @@
 import type { Apprunner } from '../apprunner/apprunner.js';
 import type { RunSpec } from '../apprunner/types.js';
-import { readAppJson } from './app-json.js';
+import { readAppJson } from './health-check.js';
 import type { DeployOutput } from './deploy-output.js';
 import { runStep } from './run-step.js';
 

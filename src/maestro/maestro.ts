@@ -16,21 +16,26 @@ import { PortAllocator } from './port-allocator.js';
 import { DeployScripts } from './deploy-scripts.js';
 import { detectProcessTypes, readPackageJson } from './process-types.js';
 import { AppRuntimes, type NodeRuntime } from '../runtimes/app-runtimes.js';
-import { ProcessRegistry } from './process-registry.js';
 import { Releases, type NewRelease } from './releases.js';
 import { RestartPipeline } from './restart-pipeline.js';
 import { runStep } from './run-step.js';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import type { HostedProcess, ProcessHost } from '../dataplane/client.js';
 
 export interface MaestroOptions {
   store: StateStore;
   paths: DataPaths;
   routes: RouteControl;
+  /** Build steps and release commands: they end with the deploy. */
   apprunner: Apprunner;
+  /** App processes: they run in the data plane and outlive this server. */
+  processes: ProcessHost;
   logs: AppLogs;
   baseDomain: string;
   keepBuilds: number;
+  keepReleases?: number;
   drainTimeoutMs: number;
   bootTimeoutMs: number;
   slowStartMs: number;
@@ -70,19 +75,16 @@ export class Maestro {
   readonly locks = new DeployLocks();
   /** The Node each build runs on (engines.node), installed in DATA/runtimes. */
   readonly runtimes: AppRuntimes;
-  private readonly registry: ProcessRegistry;
 
   constructor(private readonly o: MaestroOptions) {
     this.apps = new AppRegistry(o.store, o.paths, o.routes, o.baseDomain, o.apprunner.isolation === 'sandbox');
-    this.releases = new Releases(o.store, o.paths, o.keepBuilds);
-    this.registry = new ProcessRegistry(path.join(o.paths.root, 'processes.json'));
-    this.runtimes = new AppRuntimes({ store: o.store, dir: o.paths.runtimes, buildExists: (a, b) => this.releases.buildExists(a, b) });
+    this.releases = new Releases(o.store, o.paths, o.keepBuilds, o.keepReleases);
+    this.runtimes = new AppRuntimes({ store: o.store, releases: this.releases, dir: o.paths.runtimes });
     this.pipeline = new RestartPipeline({
-      apprunner: o.apprunner,
+      processes: o.processes,
       ports: new PortAllocator(),
       routes: o.routes,
       logs: o.logs,
-      registry: this.registry,
       drainTimeoutMs: o.drainTimeoutMs,
       bootTimeoutMs: o.bootTimeoutMs,
       slowStartMs: o.slowStartMs,
@@ -146,7 +148,7 @@ export class Maestro {
         throw new UserError(`the build of ${release.build} was removed (only the newest builds are kept): deploy again instead`);
       } else {
         out.step(`Preparing release v${release.version} (${req.description}) from the build of ${release.build}`);
-        runtime = await this.runtimes.forRelease(fresh, release.build);
+        runtime = await this.runtimes.forRelease(appName, release.build, release.version);
       }
       const processTypes = detectProcessTypes(dir, appName);
       const step = {
@@ -238,7 +240,7 @@ export class Maestro {
       }
       if (!release) throw new UserError(`app '${appName}' has no release yet: push code first`);
       const dir = this.o.paths.build(appName, release.build);
-      const runtime = await this.runtimes.forRelease(app, release.build);
+      const runtime = await this.runtimes.forRelease(appName, release.build);
       const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, appName), runtime }, out);
       const previous = await this.pipeline.promote(fleet, slowStartStep(out, `v${release.version}`));
       save();
@@ -250,35 +252,84 @@ export class Maestro {
     }
   }
 
-  /** Starts every app's current release (server start). Failures are logged, never fatal. */
-  async startAll(log: (line: string) => void): Promise<void> {
-    const leftovers = this.registry.killLeftovers();
-    if (leftovers) log(`stopped ${leftovers} leftover process group(s) of a previous run`);
+  /**
+   * Server start: every app's current release serves again. Processes the data
+   * plane still runs for it (a restart of this server, not of the machine) are
+   * adopted as they are; the rest start a few at a time (one per core), most
+   * recently deployed first, while the proxy answers 503 for apps not up yet.
+   * Whatever else the data plane runs (an old release that was draining, a
+   * release that never went live, a removed app) is drained and stopped.
+   */
+  async startAll(log: (line: string) => void, hosted: HostedProcess[] = []): Promise<void> {
     await this.recoverInterrupted(log);
-    let started = 0;
-    await Promise.all(
-      this.apps.list().map(async (app) => {
-        this.o.routes.setHosts(app.name, this.apps.hosts(app));
+    const leftovers: HostedProcess[] = [];
+    const replaced = new Map<string, HostedProcess[]>();
+    const cold: Array<{ app: AppRecord; at: string; run: () => Promise<void> }> = [];
+    const known = new Set(this.apps.list().map((a) => a.name));
+    leftovers.push(...hosted.filter((h) => !known.has(h.meta.app)));
+    for (const app of this.apps.list()) {
+      this.o.routes.setHosts(app.name, this.apps.hosts(app));
+      const mine = hosted.filter((h) => h.meta.app === app.name);
+      const release = this.releases.current(app);
+      const current = release ? mine.filter((h) => h.meta.release === release.version) : [];
+      leftovers.push(...mine.filter((h) => !current.includes(h)));
+      if (!release) {
         this.o.routes.setBackends(app.name, []);
-        const release = this.releases.current(app);
-        if (!release) return;
-        const dir = this.o.paths.build(app.name, release.build);
-        const out = this.output(app.name, null);
-        try {
-          const fresh = this.ensureUser(app.name);
-          const runtime = await this.runtimes.forRelease(fresh, release.build);
-          const fleet = await this.pipeline.start({ app: fresh, release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name), runtime }, out);
-          await this.pipeline.promote(fleet);
-          log(`started ${app.name} v${release.version}`);
-          if (started++ === 0) crashPoint('boot-first-app');
-        } catch (err) {
-          log(`could not start ${app.name} v${release.version}: ${(err as Error).message}`);
-          this.o.logs.get(app.name).write('platform[boot]', `could not start v${release.version}: ${(err as Error).message}`);
-        } finally {
-          out.close();
+        continue;
+      }
+      const dir = this.o.paths.build(app.name, release.build);
+      try {
+        const runtime = await this.runtimes.forRelease(app.name, release.build);
+        const plan = { app: this.ensureUser(app.name), release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name), runtime };
+        if (this.pipeline.adopt(plan, current)) {
+          log(`${app.name} v${release.version} kept running: ${current.map((h) => `${h.meta.type}.${h.meta.index} pid ${h.pid}`).join(', ')}`);
+          continue;
         }
-      }),
-    );
+      } catch {
+        /* the cold start below says what is wrong */
+      }
+      // Processes of the release that do not fit its formation serve until the new fleet does.
+      if (current.length) replaced.set(app.name, current);
+      else this.o.routes.setBackends(app.name, []);
+      cold.push({ app, at: release.createdAt, run: () => this.coldStart(app.name, log) });
+    }
+    await this.retireHosted(leftovers);
+    cold.sort((a, b) => b.at.localeCompare(a.at));
+    let started = 0;
+    await runBounded(cold.map((c) => async () => {
+      await c.run();
+      if (started++ === 0) crashPoint('boot-first-app');
+      await this.retireHosted(replaced.get(c.app.name) ?? []);
+    }), Math.max(1, os.availableParallelism()));
+  }
+
+  private async coldStart(appName: string, log: (line: string) => void): Promise<void> {
+    const app = this.ensureUser(appName);
+    const release = this.releases.current(app)!;
+    const dir = this.o.paths.build(app.name, release.build);
+    const out = this.output(app.name, null);
+    try {
+      const runtime = await this.runtimes.forRelease(app.name, release.build);
+      const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name), runtime }, out);
+      await this.pipeline.promote(fleet);
+      log(`started ${app.name} v${release.version}`);
+    } catch (err) {
+      log(`could not start ${app.name} v${release.version}: ${(err as Error).message}`);
+      this.o.logs.get(app.name).write('platform[boot]', `could not start v${release.version}: ${(err as Error).message}`);
+    } finally {
+      out.close();
+    }
+  }
+
+  /** Drains (no new requests reach them once routes moved) and stops processes no release of this server owns. */
+  private async retireHosted(procs: HostedProcess[]): Promise<void> {
+    await Promise.all(procs.map(async (h) => {
+      if (h.meta.port !== null) await this.o.routes.drain(h.meta.port, this.o.drainTimeoutMs);
+      this.o.processes.signal(h, 'SIGTERM');
+      const kill = setTimeout(() => this.o.processes.signal(h, 'SIGKILL'), 10_000);
+      await h.exited;
+      clearTimeout(kill);
+    }));
   }
 
   /**
@@ -311,6 +362,7 @@ export class Maestro {
       await this.pipeline.stopApp(appName);
       this.o.logs.drop(appName);
       this.apps.destroy(appName);
+      this.releases.forget(appName);
       this.o.apprunner.forget(appName);
     } finally {
       unlock();
@@ -343,7 +395,7 @@ export class Maestro {
   async rollback(appName: string, version: number | null, by: string, sinks: ((line: string) => void)[]): Promise<number> {
     const app = this.apps.get(appName);
     const target = version === null
-      ? [...app.releases].reverse().find((r) => r.status === 'succeeded' && r.version !== app.current && this.releases.buildExists(appName, r.build) && (app.current === null || r.version < app.current))
+      ? [...this.releases.list(appName)].reverse().find((r) => r.status === 'succeeded' && r.version !== app.current && this.releases.buildExists(appName, r.build) && (app.current === null || r.version < app.current))
       : this.releases.get(app, version);
     if (!target) {
       throw new UserError(version === null ? `app '${appName}' has no earlier good release to roll back to` : `app '${appName}' has no release v${version}: see 'platformx releases ${appName}'`);
@@ -397,4 +449,12 @@ export class Maestro {
 /** The deploy output's line for a gradual move, so a push that waits for it says why. */
 function slowStartStep(out: { step(text: string): void }, release: string): (ms: number) => void {
   return (ms) => out.step(`Moving traffic to ${release} over ${ms / 1000} s (slow start: the app is busy)`);
+}
+
+/** Runs jobs with at most n at once. */
+async function runBounded(jobs: Array<() => Promise<void>>, n: number): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, jobs.length) }, async () => {
+    while (next < jobs.length) await jobs[next++]!();
+  }));
 }

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { crashPoint } from '../crash/crash-point.js';
 import type { DataPaths } from '../state/paths.js';
+import { ReleaseHistory } from '../state/release-history.js';
 import type { StateStore } from '../state/store.js';
 import type { AppRecord, ReleaseRecord, ReleaseSource } from '../state/types.js';
 import { UserError } from '../state/names.js';
@@ -22,14 +23,64 @@ export interface NewRelease {
 /** Folders of builds being deleted start with this: renamed first, so a build folder is whole or absent. */
 const REMOVING = '.removing-';
 
-/** Release records: numbered vN, created as 'building', then succeeded (and current) or failed. */
+/**
+ * Release records: numbered vN, created as 'building', then succeeded (and
+ * current) or failed. Each app's records live in its own history file
+ * (`ReleaseHistory`); which release is current, and its config, live in state.
+ */
 export class Releases {
-  constructor(private readonly store: StateStore, private readonly paths: DataPaths, private readonly keep: number) {}
+  private readonly histories = new Map<string, ReleaseHistory>();
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly paths: DataPaths,
+    private readonly keep: number,
+    private readonly keepRecords = 100,
+  ) {
+    this.migrate();
+  }
+
+  /** Records of an app, oldest first (the newest `--keep-releases`). */
+  list(app: string): readonly ReleaseRecord[] {
+    return this.history(app).list();
+  }
+
+  /** The app is gone (its folder with its history): forget the cached history. */
+  forget(app: string): void {
+    this.histories.delete(app);
+  }
+
+  private history(app: string): ReleaseHistory {
+    let h = this.histories.get(app);
+    if (!h) {
+      h = new ReleaseHistory(this.paths.appDir(app), this.keepRecords);
+      this.histories.set(app, h);
+    }
+    return h;
+  }
+
+  /** State written before release histories held its apps' records: move them out, once. */
+  private migrate(): void {
+    for (const a of Object.values(this.store.get().apps) as Array<AppRecord & { releases?: ReleaseRecord[]; nextVersion?: number }>) {
+      if (!a.releases) continue;
+      const records = a.releases;
+      const next = a.nextVersion ?? (records.at(-1)?.version ?? 0) + 1;
+      // History first: a crash before the state update just repeats this.
+      this.history(a.name).update((d) => {
+        d.records = structuredClone(records);
+        d.nextVersion = next;
+      });
+      this.store.update((s) => {
+        const x = s.apps[a.name] as typeof a;
+        delete x.releases;
+        delete x.nextVersion;
+      });
+    }
+  }
 
   create(app: string, r: NewRelease): ReleaseRecord {
-    return this.store.update((s) => {
-      const a = s.apps[app];
-      if (!a) throw new UserError(`app '${app}' does not exist`);
+    if (!this.store.get().apps[app]) throw new UserError(`app '${app}' does not exist`);
+    return this.history(app).update((a) => {
       const version = a.nextVersion++;
       const record: ReleaseRecord = {
         version,
@@ -43,15 +94,15 @@ export class Releases {
         config: r.config,
         ...(r.ref ? { ref: r.ref } : {}),
       };
-      a.releases.push(record);
+      a.records.push(record);
       return record;
     });
   }
 
   /** Marks a release failed; removes its build folder if it made one. */
   fail(app: string, version: number, why: string): void {
-    const record = this.store.update((s) => {
-      const r = s.apps[app]?.releases.find((x) => x.version === version);
+    const record = this.history(app).update((d) => {
+      const r = d.records.find((x) => x.version === version);
       if (r) {
         r.status = 'failed';
         r.description = `${r.description} (failed: ${why})`.slice(0, 300);
@@ -67,20 +118,36 @@ export class Releases {
    * other. Then prunes old builds beyond `keep`.
    */
   succeed(app: string, version: number, live?: (a: AppRecord) => void): void {
+    // The state write is the commit point: a release that is current counts as
+    // succeeded even if a crash came before its record said so (see recover).
     this.store.update((s) => {
       const a = s.apps[app];
-      const r = a?.releases.find((x) => x.version === version);
-      if (!a || !r) return;
-      r.status = 'succeeded';
+      if (!a || !this.get(a, version)) return;
       a.current = version;
       live?.(a);
     });
     crashPoint('release-succeeded');
+    this.markSucceeded(app, version);
     this.pruneBuilds(app);
   }
 
+  private markSucceeded(app: string, version: number): void {
+    this.history(app).update((d) => {
+      const r = d.records.find((x) => x.version === version);
+      if (r) r.status = 'succeeded';
+    });
+  }
+
+  /** Records the Node version (engines.node) a release's build runs on. */
+  setNode(app: string, version: number, node: string): void {
+    this.history(app).update((d) => {
+      const r = d.records.find((x) => x.version === version);
+      if (r) r.node = node;
+    });
+  }
+
   get(app: AppRecord, version: number): ReleaseRecord | undefined {
-    return app.releases.find((r) => r.version === version);
+    return this.list(app.name).find((r) => r.version === version);
   }
 
   current(app: AppRecord): ReleaseRecord | undefined {
@@ -92,7 +159,7 @@ export class Releases {
     const a = this.store.get().apps[app];
     if (!a) return;
     const builds: string[] = [];
-    for (const r of [...a.releases].reverse()) {
+    for (const r of [...this.list(app)].reverse()) {
       if (r.status === 'succeeded' && ownsBuild(r) && !builds.includes(r.build)) builds.push(r.build);
     }
     const current = this.current(a)?.build;
@@ -127,13 +194,15 @@ export class Releases {
   recover(): Array<{ app: string; release: ReleaseRecord }> {
     const interrupted: Array<{ app: string; release: ReleaseRecord }> = [];
     for (const a of Object.values(this.store.get().apps)) {
-      for (const r of a.releases) {
-        if (r.status === 'building') {
+      for (const r of this.list(a.name)) {
+        if (r.status !== 'building') continue;
+        if (r.version === a.current) this.markSucceeded(a.name, r.version);
+        else {
           this.fail(a.name, r.version, 'interrupted by a server stop');
           interrupted.push({ app: a.name, release: { ...r, status: 'failed' } });
         }
       }
-      for (const r of this.store.get().apps[a.name]!.releases) {
+      for (const r of this.list(a.name)) {
         if (r.status === 'failed' && ownsBuild(r) && this.buildExists(a.name, r.build)) this.removeBuild(a.name, r.build);
       }
       this.removeAside(a.name);

@@ -27,7 +27,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const routes: RouteControl = {
     setHosts: (app, hosts) => table.setHosts(app, hosts),
     setBackends: (app, ports) => table.setBackends(app, ports),
-    shiftBackends: (app, ports, ms) => table.shiftBackends(app, ports, ms),
+    shiftBackends: async (app, ports, ms) => table.shiftBackends(app, ports, ms),
     removeApp: (app) => table.removeApp(app),
     drain: (port, timeoutMs) => loads.drain(port, timeoutMs),
   };

@@ -26,7 +26,7 @@ export interface RouteControl {
    * The same, gradually over ms when the app is busy (slow start): a share of
    * requests rising from 0 to 1 goes to the new ports, the rest to the previous ones.
    */
-  shiftBackends(app: string, ports: readonly number[], ms: number): BackendShift;
+  shiftBackends(app: string, ports: readonly number[], ms: number): Promise<BackendShift>;
   removeApp(app: string): void;
   /**
    * Resolves once no request or WebSocket is open to port (it no longer gets new

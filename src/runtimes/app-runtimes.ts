@@ -1,9 +1,9 @@
 // Which Node each app builds and runs on. A new build takes package.json's
 // engines.node (or the server's own Node without one); the version is kept on
-// the release that made the build, so every release running that build (a
-// restart, a config change, a rollback) runs on the same Node.
+// the release record, and every release reusing that build (a config change, a
+// rollback) records it again, so a restart or a server start runs it on the same Node.
 import type { StateStore } from '../state/store.js';
-import type { AppRecord } from '../state/types.js';
+import type { AppRecord, ReleaseRecord } from '../state/types.js';
 import { chooseNode, enginesNode, nodePackageName } from './node-range.js';
 import { NodeInstaller } from './node-installer.js';
 import { NpmRegistry, RegistryError } from './npm-registry.js';
@@ -25,11 +25,18 @@ export interface RuntimeOutput {
   line(text: string): void;
 }
 
+/** What the runtimes read and write of the release records (Maestro's Releases). */
+export interface ReleaseRecords {
+  list(app: string): readonly ReleaseRecord[];
+  setNode(app: string, version: number, node: string): void;
+  buildExists(app: string, build: string): boolean;
+}
+
 export interface AppRuntimesOptions {
   store: StateStore;
+  releases: ReleaseRecords;
   /** DATA/runtimes. */
   dir: string;
-  buildExists: (app: string, build: string) => boolean;
   /** Tests and mirrors: a registry other than the one npm is configured with. */
   registry?: NpmRegistry;
   /** Where the server's npm is looked for (the apps' PATH by default). */
@@ -82,21 +89,24 @@ export class AppRuntimes {
     try {
       const info = await this.installer.ensure(choice.version, (l) => out.line(l));
       out.line(this.installer.describeNpm(info));
-      this.o.store.update((s) => {
-        const r = s.apps[app]?.releases.find((x) => x.version === version);
-        if (r) r.node = choice.version;
-      });
+      this.o.releases.setNode(app, version, choice.version);
       return await this.runtime(info);
     } finally {
       this.hold(choice.version, -1);
     }
   }
 
-  /** The runtime a build runs on (installed again if it went missing), or undefined for the server's own Node. */
-  async forRelease(app: AppRecord, build: string): Promise<NodeRuntime | undefined> {
-    const version = nodeOfBuild(app, build);
+  /**
+   * The runtime a build runs on (installed again if it went missing), or undefined
+   * for the server's own Node. With `record`, a new release reusing the build
+   * (config change, rollback) records it too.
+   */
+  async forRelease(app: string, build: string, record?: number): Promise<NodeRuntime | undefined> {
+    const version = this.nodeOfBuild(app, build);
     if (!version) return undefined;
-    return this.runtime(await this.installer.ensure(version));
+    const info = await this.installer.ensure(version);
+    if (record !== undefined) this.o.releases.setNode(app, record, version);
+    return this.runtime(info);
   }
 
   private async runtime(info: RuntimeInfo): Promise<NodeRuntime> {
@@ -110,8 +120,7 @@ export class AppRuntimes {
 
   /** The Node a release (the current one by default) runs on, for apps:info and ps. */
   nodeOf(app: AppRecord, release: number | null = app.current): { version: string; server: boolean } {
-    const build = app.releases.find((r) => r.version === release)?.build;
-    const version = build ? nodeOfBuild(app, build) : undefined;
+    const version = this.o.releases.list(app.name).find((r) => r.version === release)?.node;
     return version ? { version, server: false } : { version: process.versions.node, server: true };
   }
 
@@ -141,9 +150,9 @@ export class AppRuntimes {
   private uses(): Map<string, { serving: Set<string>; kept: Set<string> }> {
     const used = new Map<string, { serving: Set<string>; kept: Set<string> }>();
     for (const app of Object.values(this.o.store.get().apps)) {
-      for (const r of app.releases) {
-        const version = nodeOfBuild(app, r.build);
-        if (!version || r.status === 'failed' || !this.o.buildExists(app.name, r.build)) continue;
+      for (const r of this.o.releases.list(app.name)) {
+        const version = r.node;
+        if (!version || r.status === 'failed' || !this.o.releases.buildExists(app.name, r.build)) continue;
         const entry = used.get(version) ?? { serving: new Set(), kept: new Set() };
         used.set(version, entry);
         (r.version === app.current ? entry.serving : entry.kept).add(app.name);
@@ -152,14 +161,14 @@ export class AppRuntimes {
     return used;
   }
 
+  /** The Node of the newest release with that build (each release reusing a build records it again). */
+  private nodeOfBuild(app: string, build: string): string | undefined {
+    return [...this.o.releases.list(app)].reverse().find((r) => r.build === build && r.node)?.node;
+  }
+
   private hold(version: string, delta: number): void {
     const n = (this.held.get(version) ?? 0) + delta;
     if (n > 0) this.held.set(version, n);
     else this.held.delete(version);
   }
-}
-
-/** The Node version recorded by the release that made `build`, if it set one. */
-function nodeOfBuild(app: AppRecord, build: string): string | undefined {
-  return app.releases.find((r) => r.build === build && r.node)?.node;
 }

@@ -13,6 +13,8 @@ export class DataPaths {
   get runtimes() { return path.join(this.root, 'runtimes'); }
   get npmCache() { return path.join(this.root, 'cache', 'npm'); }
   get serverLog() { return path.join(this.root, 'server.log'); }
+  get dataplaneSocket() { return path.join(this.root, 'dataplane.sock'); }
+  get dataplaneLog() { return path.join(this.root, 'dataplane.log'); }
   appDir(app: string) { return path.join(this.root, 'apps', app); }
   repo(app: string) { return path.join(this.appDir(app), 'repo.git'); }
   releasesDir(app: string) { return path.join(this.appDir(app), 'releases'); }

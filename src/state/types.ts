@@ -40,10 +40,8 @@ export interface AppRecord {
   domains: string[];
   createdAt: string;
   tokens: TokenRecord[];
-  releases: ReleaseRecord[];
-  /** Version of the release that serves, or null before the first deploy. */
+  /** Version of the release that serves, or null before the first deploy (the records: ReleaseHistory). */
   current: number | null;
-  nextVersion: number;
   config: Record<string, string>;
   /** Process counts by Procfile type; missing types run 0 except web (1). */
   formation: Record<string, number>;
