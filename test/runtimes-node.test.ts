@@ -156,3 +156,14 @@ it('runtimes lists each installed Node with the apps on it', async () => {
   expect(text).toMatch(new RegExp(`${node18.replace(/\./g, '\\.')}\\s+10\\.\\S+\\s+\\d+ MB\\s+also18, express, on18`));
   expect(text).toContain(`${process.versions.node} (server's own)`);
 });
+
+it('a server restart starts each app on its own Node again, and a rollback keeps the Node of its build', async () => {
+  await px.stop();
+  await px.boot();
+  const on18 = await answer('on18');
+  expect(on18.version).toBe(`v${node18}`);
+  expect((await answer('plain')).version).toBe(process.version);
+  await px.ok(['rollback', 'on18']);
+  expect((await answer('on18')).version).toBe(`v${node18}`);
+  expect(await nodeOf('on18')).toEqual({ version: node18, server: false });
+});
