@@ -2,12 +2,14 @@
 // check, a registry that is down, read-only runtimes and prune. A loopback
 // registry serves small Node packages whose bin/node hands over to the
 // server's own node, so nothing here downloads a real release.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { installKey } from '../src/maestro/install-reuse.js';
 import { chooseNode, describeLines, enginesNode, npmFor } from '../src/runtimes/node-range.js';
+import { RuntimeStore } from '../src/runtimes/runtime-store.js';
 import { AppRepo, get } from './support/apps.js';
 import { Platform } from './support/platform.js';
 import { FakeRegistry } from './support/runtimes.js';
@@ -70,6 +72,55 @@ describe('engines.node resolution', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the runtimes folder', () => {
+  let dir: string;
+  beforeEach(() => void (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pxrs-'))));
+  afterEach(() => {
+    execFileSync('chmod', ['-R', 'u+w', dir]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const fakeNode = async (staging: string) => {
+    fs.mkdirSync(path.join(staging, 'bin'));
+    fs.writeFileSync(path.join(staging, 'bin', 'node'), '#!/bin/sh\n', { mode: 0o755 });
+    return { npm: null, integrity: 'sha512-x' };
+  };
+
+  it('installs whole or not at all: a failed install leaves nothing, and what a crash left goes at the next start', async () => {
+    const store = new RuntimeStore(dir);
+    await expect(store.install('18.1.0', async (staging) => {
+      fs.writeFileSync(path.join(staging, 'half'), 'x');
+      throw new Error('download failed');
+    })).rejects.toThrow('download failed');
+    expect(fs.readdirSync(dir)).toEqual([]);
+    fs.mkdirSync(path.join(dir, '.staging-18.2.0-dead'));
+    expect(new RuntimeStore(dir).list()).toEqual([]);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('installs a version once for deploys asking together, read-only, and adds an npm to it later', async () => {
+    const store = new RuntimeStore(dir);
+    let fills = 0;
+    const [a, b] = await Promise.all([1, 2].map(() => store.install('18.1.0', (s) => (fills++, fakeNode(s)))));
+    expect(fills).toBe(1);
+    expect(a).toEqual(b);
+    expect(store.list().map((i) => i.node)).toEqual(['18.1.0']);
+    expect(fs.statSync(path.join(dir, '18.1.0', 'bin')).mode & 0o777).toBe(0o555);
+    expect(fs.statSync(path.join(dir, '18.1.0', 'bin', 'node')).mode & 0o777).toBe(0o555);
+
+    const info = await store.addNpm('18.1.0', async (npmDir) => {
+      fs.mkdirSync(path.join(npmDir, 'bin'), { recursive: true });
+      fs.writeFileSync(path.join(npmDir, 'bin', 'npm-cli.js'), '// npm\n', { mode: 0o755 });
+      return '10.9.9';
+    });
+    expect(info.npm).toBe('10.9.9');
+    expect(store.info('18.1.0')?.npm).toBe('10.9.9');
+    expect(fs.readFileSync(path.join(dir, '18.1.0', 'bin', 'npm'), 'utf8')).toBe('// npm\n');
+    expect(fs.statSync(path.join(dir, '18.1.0', 'lib', 'node_modules', 'npm')).mode & 0o777).toBe(0o555);
+    store.remove('18.1.0');
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 });
 

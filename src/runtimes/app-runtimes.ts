@@ -37,10 +37,6 @@ export interface AppRuntimesOptions {
   releases: ReleaseRecords;
   /** DATA/runtimes. */
   dir: string;
-  /** Tests and mirrors: a registry other than the one npm is configured with. */
-  registry?: NpmRegistry;
-  /** Where the server's npm is looked for (the apps' PATH by default). */
-  npmSearchPath?: string;
 }
 
 export interface RuntimeUse extends RuntimeInfo {
@@ -53,14 +49,14 @@ export interface RuntimeUse extends RuntimeInfo {
 export class AppRuntimes {
   readonly installed: RuntimeStore;
   private readonly installer: NodeInstaller;
-  private readonly registry: NpmRegistry;
+  /** The registry npm is configured with (a mirror set in .npmrc included). */
+  private readonly registry = new NpmRegistry();
   /** Versions picked by deploys not yet recorded on their release: prune leaves them. */
   private readonly held = new Map<string, number>();
 
   constructor(private readonly o: AppRuntimesOptions) {
     this.installed = new RuntimeStore(o.dir);
-    this.registry = o.registry ?? new NpmRegistry();
-    this.installer = new NodeInstaller(this.registry, this.installed, o.npmSearchPath);
+    this.installer = new NodeInstaller(this.registry, this.installed);
   }
 
   /**

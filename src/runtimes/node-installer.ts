@@ -13,21 +13,17 @@ import { downloadVerified, unpack } from './tarball.js';
 const MB = 1024 * 1024;
 
 export class NodeInstaller {
-  constructor(
-    private readonly registry: NpmRegistry,
-    readonly store: RuntimeStore,
-    private readonly npmSearchPath?: string,
-  ) {}
+  constructor(private readonly registry: NpmRegistry, private readonly store: RuntimeStore) {}
 
   /** The server's npm, if it runs on nodeVersion. */
   private fittingServerNpm(nodeVersion: string): string | null {
-    const npm = serverNpm(this.npmSearchPath);
+    const npm = serverNpm();
     return npm && runsOn(nodeVersion, npm.engines?.node) ? npm.version : null;
   }
 
   /** Which npm builds on this runtime use, for the deploy output. */
   describeNpm(info: RuntimeInfo): string {
-    const server = serverNpm(this.npmSearchPath);
+    const server = serverNpm();
     if (!info.npm) return `npm ${server?.version ?? '?'} (the server's) for builds`;
     const why = server ? `the server's npm ${server.version} needs Node ${server.engines?.node ?? '?'}` : 'the server has no npm';
     return `npm ${info.npm} for builds (${why})`;

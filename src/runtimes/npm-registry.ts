@@ -54,15 +54,11 @@ export function readNpmConfig(): Promise<NpmConfig> {
 }
 
 export class NpmRegistry {
-  private config: Promise<NpmConfig> | null;
   /** Requests under way: deploys asking at the same time share one. Each new deploy asks afresh, so it sees new releases (and a registry gone down). */
   private readonly inFlight = new Map<string, Promise<Record<string, PackageVersion>>>();
+  private config: Promise<NpmConfig> | null = null;
 
-  /** With no config given, npm's own, asked once. */
-  constructor(config?: NpmConfig) {
-    this.config = config ? Promise.resolve(config) : null;
-  }
-
+  /** npm's configuration here, asked once. */
   npmConfig(): Promise<NpmConfig> {
     return (this.config ??= readNpmConfig());
   }

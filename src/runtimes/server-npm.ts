@@ -25,8 +25,8 @@ function npmPackageOf(bin: string): NpmPackage | null {
 }
 
 /** The server's npm, or null when there is none on the apps' PATH. Read each time: npm may be upgraded under a running server. */
-export function serverNpm(searchPath: string = APP_PATH): NpmPackage | null {
-  for (const dir of searchPath.split(':')) {
+export function serverNpm(): NpmPackage | null {
+  for (const dir of APP_PATH.split(':')) {
     const bin = path.join(dir, 'npm');
     if (!fs.existsSync(bin)) continue;
     try {
