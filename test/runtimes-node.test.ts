@@ -52,6 +52,8 @@ const answer = async (app: string) => JSON.parse((await get(px.info.httpPort, `$
 const nodeOf = async (app: string) => JSON.parse(await px.ok(['apps:info', app, '--json'])).node as { version: string; server: boolean };
 
 let node18 = '';
+/** A cold cache downloads two releases, and npm installs run below serving traffic: generous on a busy machine. */
+const SLOW = 300_000;
 
 it('apps pinned to 18.x and 22.x build and answer on their own Node; npm for the 18 build is one that runs on it', async () => {
   const [a18, a22] = await Promise.all([deploy('on18', versionApp('18.x')), deploy('on22', versionApp('22.x'))]);
@@ -81,7 +83,7 @@ it('apps pinned to 18.x and 22.x build and answer on their own Node; npm for the
   await px.ok(['config:set', 'on18', 'GREETING=hi']);
   await px.ok(['restart', 'on18']);
   expect((await answer('on18')).version).toBe(`v${node18}`);
-});
+}, SLOW);
 
 it('without engines.node an app runs on the server\'s own Node, and the push says so', async () => {
   const { push } = await deploy('plain', versionApp(null));
@@ -143,7 +145,7 @@ app.listen(process.env.PORT || 5000, () => console.log('Listening on ' + process
   const release = path.join(px.data, 'apps', 'express', 'releases', 'v1');
   for (const f of ['predeploy.test', 'release.test', 'postdeploy.test']) expect(fs.existsSync(path.join(release, f)), f).toBe(true);
   expect(await nodeOf('express')).toEqual({ version: node18, server: false });
-});
+}, SLOW);
 
 it('runtimes lists each installed Node with the apps on it', async () => {
   const listed = JSON.parse(await px.ok(['runtimes', '--json']));
