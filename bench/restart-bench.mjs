@@ -130,7 +130,7 @@ async function historyCost(tree, records, log) {
   const out = {};
   for (const count of [1, records]) {
     let server = await BenchServer.start({ extra: ['--keep-releases', String(records)] });
-    const url = await server.createApp('hist');
+    let url = await server.createApp('hist');
     await tree.push(url);
     if (count > 1) {
       await server.stop({ keepData: true });
@@ -144,6 +144,7 @@ async function historyCost(tree, records, log) {
       s.apps.hist.current = count;
       fs.writeFileSync(path.join(server.data, 'state.json'), JSON.stringify(s));
       server = await BenchServer.start({ data: server.data, extra: ['--keep-releases', String(records)] });
+      url = url.replace(/:\d+\//, `:${server.info.gitHttpPort}/`);
     }
     const configMs = [];
     for (let i = 0; i < 5; i++) {
