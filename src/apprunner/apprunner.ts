@@ -45,7 +45,7 @@ export interface Apprunner extends DeployPriority {
  */
 export function appEnvironment(spec: RunSpec, dir: string): Record<string, string> {
   return {
-    PATH: APP_PATH,
+    PATH: spec.runtime ? `${spec.runtime.nodeDir}/bin:${APP_PATH}` : APP_PATH,
     LANG: 'C.UTF-8',
     NODE_ENV: 'production',
     ...spec.env,

@@ -14,6 +14,8 @@ export interface BubblewrapMounts {
   seccompFd?: number;
   /** Inherited fd bwrap's monitor keeps (and writes its status to) until it exits (see death-signal.ts). */
   statusFd?: number;
+  /** The app's Node runtime (DATA/runtimes/<version>): mounted read-only at the same path. */
+  nodeDir?: string;
 }
 
 /**
@@ -65,6 +67,7 @@ export function bubblewrapArgs(m: BubblewrapMounts): string[] {
   const prefix = nodePrefix();
   // --dir first, as for the writable folders below: the app's user must cross its parents.
   if (prefix) args.push('--dir', prefix, '--ro-bind', prefix, prefix);
+  if (m.nodeDir) args.push('--dir', m.nodeDir, '--ro-bind', m.nodeDir, m.nodeDir);
   // --dir first: parents bwrap makes on its own for a bind are 0700 root, which the app's user cannot cross.
   for (const dir of m.writable) args.push('--dir', dir, '--bind', dir, dir);
   for (const dir of m.readOnly ?? []) args.push('--dir', dir, '--ro-bind', dir, dir);

@@ -62,7 +62,7 @@ export class SandboxedApprunner implements Apprunner {
     const argv = deathGuardedArgv(this.programs, cgroups.procs, [
       prlimit, ...rlimits, '--',
       bwrap, ...bubblewrapArgs({
-        releaseDir: spec.releaseDir, writable: spec.writable ?? [], readOnly: spec.readOnly, uid: spec.uid,
+        releaseDir: spec.releaseDir, writable: spec.writable ?? [], readOnly: spec.readOnly, uid: spec.uid, nodeDir: spec.runtime?.nodeDir,
         identityFds: { passwd: IDENTITY_FDS[0], group: IDENTITY_FDS[1] },
         seccompFd: SECCOMP_FD, statusFd: MONITOR_FDS.write,
       }),

@@ -25,6 +25,8 @@ export interface RunSpec {
   background?: boolean;
   /** The loopback port the platform gave this process to listen on (web): the app's processes may connect to it. */
   port?: number;
+  /** The Node runtime (engines.node) to run on: its bin/ first on PATH, mounted read-only. Absent: the server's Node. */
+  runtime?: { nodeDir: string };
 }
 
 /** What a start-up sweep of a previous run's leftovers did. */

@@ -7,8 +7,8 @@ import type { NetworkSummary } from '../apprunner/network-policy.js';
 import type { RunSpec } from '../apprunner/types.js';
 import type { AccessEntry } from '../proxy/types.js';
 
-/** Bumped when a message changes shape: a server never steers a data plane of another version. */
-export const DATAPLANE_PROTOCOL = 3;
+/** Bumped when a message changes shape: a server never steers a data plane of another version. 4: RunSpec.runtime (engines.node). */
+export const DATAPLANE_PROTOCOL = 4;
 
 /** What a hosted process is, so a new server can adopt it. */
 export interface ProcessMeta {

@@ -1,6 +1,7 @@
 import type { Apprunner } from '../apprunner/apprunner.js';
 import { appPathExists } from '../apprunner/sandbox-files.js';
 import type { RunSpec } from '../apprunner/types.js';
+import type { NodeRuntime } from '../runtimes/app-runtimes.js';
 import type { AppRecord } from '../state/types.js';
 import type { DeployOutput } from './deploy-output.js';
 import { canReuse, copyInstall, installKey, stampInstall } from './install-reuse.js';
@@ -15,6 +16,8 @@ export interface BuildContext {
   out: DeployOutput;
   /** The serving release's build, whose node_modules a build with the same dependencies reuses. */
   previous?: { dir: string; version: number } | null;
+  /** The Node (engines.node) the build runs on; absent: the server's own. */
+  runtime?: NodeRuntime;
 }
 
 /**
@@ -38,7 +41,7 @@ export async function buildRelease(ctx: BuildContext): Promise<boolean> {
     // Without a build script, dev dependencies are never needed: skip them outright.
     const omitDev = buildScript ? [] : ['--omit=dev'];
     // Only without a build step: after one, node_modules is pruned and no longer what npm ci made.
-    const key = hasLock && !buildScript ? installKey(dir, ctx.app.config, ['ci', ...omitDev]) : null;
+    const key = hasLock && !buildScript ? installKey(dir, ctx.app.config, ['ci', ...omitDev], ctx.runtime && `v${ctx.runtime.version}`) : null;
     const previous = ctx.previous;
     const reused = key !== null && previous != null && canReuse(previous.dir, key) && (await reuse(ctx, previous));
     serverWrote = reused;
@@ -93,9 +96,11 @@ function npmSpec(ctx: BuildContext, args: string[], production: boolean): RunSpe
       NODE_ENV: production ? 'production' : 'development',
       npm_config_cache: ctx.npmCache,
       npm_config_update_notifier: 'false',
+      ...ctx.runtime?.npmEnv,
     },
     limits: ctx.app.limits,
     uid: ctx.app.uid,
     writable: [ctx.npmCache],
+    runtime: ctx.runtime,
   };
 }

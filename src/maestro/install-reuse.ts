@@ -30,7 +30,7 @@ function readOrNull(dir: string, rel: string): Buffer | null {
  * lockfile, .npmrc, npm_config_* config vars and the install flags. Null when
  * the install cannot be reused: no lockfile, or root install scripts.
  */
-export function installKey(dir: string, config: Record<string, string>, flags: string[]): string | null {
+export function installKey(dir: string, config: Record<string, string>, flags: string[], node = process.version): string | null {
   const lock = LOCKFILES.map((f) => readOrNull(dir, f)).find((b) => b !== null);
   const pkg = readOrNull(dir, 'package.json');
   if (!lock || !pkg) return null;
@@ -43,7 +43,7 @@ export function installKey(dir: string, config: Record<string, string>, flags: s
   if (INSTALL_SCRIPTS.some((s) => s in scripts)) return null;
   const hash = crypto.createHash('sha256');
   const part = (label: string, data: string | Buffer) => hash.update(`${label}:${data.length}:`).update(data);
-  part('node', `${process.version} ${process.platform} ${process.arch}`);
+  part('node', `${node} ${process.platform} ${process.arch}`);
   part('flags', flags.join(' '));
   part('package.json', pkg);
   part('lock', lock);

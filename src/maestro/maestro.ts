@@ -14,7 +14,9 @@ import { DeployOutput } from './deploy-output.js';
 import { MaestroEvents } from './maestro-events.js';
 import type { Fleet } from './fleet.js';
 import { PortAllocator } from './port-allocator.js';
-import { detectProcessTypes } from './process-types.js';
+import { DeployScripts } from './deploy-scripts.js';
+import { detectProcessTypes, readPackageJson } from './process-types.js';
+import { AppRuntimes, type NodeRuntime } from '../runtimes/app-runtimes.js';
 import { Releases, type NewRelease } from './releases.js';
 import { RestartPipeline } from './restart-pipeline.js';
 import { runStep } from './run-step.js';
@@ -61,6 +63,8 @@ export interface PreparedRelease {
   version: number;
   fleet: Fleet;
   live?: (app: AppRecord) => void;
+  /** app.json deploy scripts of a new build: postdeploy runs after the switch. */
+  scripts?: DeployScripts;
 }
 
 /**
@@ -75,10 +79,13 @@ export class Maestro {
   readonly locks = new DeployLocks();
   /** Deploy output lines and release outcomes, for the dashboard and metrics. */
   readonly events = new MaestroEvents();
+  /** The Node each build runs on (engines.node), installed in DATA/runtimes. */
+  readonly runtimes: AppRuntimes;
 
   constructor(private readonly o: MaestroOptions) {
     this.apps = new AppRegistry(o.store, o.paths, o.routes, o.baseDomain, o.apprunner.isolation === 'sandbox');
     this.releases = new Releases(o.store, o.paths, o.keepBuilds, o.keepReleases);
+    this.runtimes = new AppRuntimes({ store: o.store, releases: this.releases, dir: o.paths.runtimes });
     this.pipeline = new RestartPipeline({
       processes: o.processes,
       ports: new PortAllocator(),
@@ -131,32 +138,39 @@ export class Maestro {
     const dir = this.o.paths.build(appName, release.build);
     try {
       const fresh = this.ensureUser(appName);
+      let runtime: NodeRuntime | undefined;
       if (req.fill) {
         out.step(`Preparing release v${release.version} (${req.description})`);
         fs.mkdirSync(path.dirname(dir), { recursive: true });
         await req.fill(dir, out);
+        runtime = await this.runtimes.forBuild(appName, release.version, readPackageJson(dir), out);
         await this.o.apprunner.claim(dir, fresh.uid);
         const serving = this.releases.current(fresh);
         const previous = serving && this.releases.buildExists(appName, serving.build)
           ? { dir: this.o.paths.build(appName, serving.build), version: serving.version } : null;
-        const serverWrote = await buildRelease({ app: fresh, dir, npmCache: await this.npmCache(fresh), apprunner: this.o.apprunner, out, previous });
+        const serverWrote = await buildRelease({ app: fresh, dir, npmCache: await this.npmCache(fresh), apprunner: this.o.apprunner, out, previous, runtime });
         // Files the server copied in (a reused node_modules) belong to the app too.
         if (serverWrote) await this.o.apprunner.claim(dir, fresh.uid);
       } else if (!this.releases.buildExists(appName, release.build)) {
         throw new UserError(`the build of ${release.build} was removed (only the newest builds are kept): deploy again instead`);
       } else {
         out.step(`Preparing release v${release.version} (${req.description}) from the build of ${release.build}`);
+        runtime = await this.runtimes.forRelease(appName, release.build, release.version);
       }
       const processTypes = detectProcessTypes(dir, appName);
+      const step = {
+        app: appName, kind: 'release' as const, releaseDir: dir,
+        env: { ...release.config, NODE_ENV: 'production' }, limits: fresh.limits, uid: fresh.uid, runtime,
+      };
+      // Only a new build runs them: a config change or rollback reuses a build its predeploy already ran in.
+      const scripts = req.fill ? DeployScripts.read(this.o.apprunner, step) ?? undefined : undefined;
+      await scripts?.predeploy(out);
       if (processTypes.release) {
         out.step('Running release command');
-        await runStep(this.o.apprunner, {
-          app: appName, kind: 'release', command: processTypes.release, releaseDir: dir,
-          env: { ...release.config, NODE_ENV: 'production' }, limits: fresh.limits, uid: fresh.uid,
-        }, out, 'the release command');
+        await runStep(this.o.apprunner, { ...step, command: processTypes.release }, out, 'the release command');
       }
-      const fleet = await this.pipeline.start({ app: fresh, release, releaseDir: dir, processTypes }, out);
-      return { app: appName, version: release.version, fleet, live: req.live };
+      const fleet = await this.pipeline.start({ app: fresh, release, releaseDir: dir, processTypes, runtime }, out);
+      return { app: appName, version: release.version, fleet, live: req.live, scripts };
     } catch (err) {
       const why = (err as Error).message;
       out.step(`Deploy failed: ${why}`);
@@ -179,6 +193,7 @@ export class Maestro {
     this.ended(p.app, p.version, 'succeeded');
     const app = this.apps.get(p.app);
     out.step(`Released v${p.version}: http://${this.apps.hosts(app)[0]}/`);
+    await p.scripts?.postdeploy(out, `v${p.version}`);
     out.close();
     if (previous) {
       void this.pipeline.retire(previous).then(
@@ -257,7 +272,8 @@ export class Maestro {
       }
       if (!release) throw new UserError(`app '${appName}' has no release yet: push code first`);
       const dir = this.o.paths.build(appName, release.build);
-      const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, appName) }, out);
+      const runtime = await this.runtimes.forRelease(appName, release.build);
+      const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, appName), runtime }, out);
       const previous = await this.switchTo(fleet, out, save);
       out.step(`Restarted v${release.version}`);
       if (previous) await this.pipeline.retire(previous);
@@ -294,7 +310,8 @@ export class Maestro {
       }
       const dir = this.o.paths.build(app.name, release.build);
       try {
-        const plan = { app: this.ensureUser(app.name), release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name) };
+        const runtime = await this.runtimes.forRelease(app.name, release.build);
+        const plan = { app: this.ensureUser(app.name), release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name), runtime };
         if (this.pipeline.adopt(plan, current)) {
           log(`${app.name} v${release.version} kept running: ${current.map((h) => `${h.meta.type}.${h.meta.index} pid ${h.pid}`).join(', ')}`, { app: app.name, release: release.version });
           continue;
@@ -323,7 +340,8 @@ export class Maestro {
     const dir = this.o.paths.build(app.name, release.build);
     const out = this.output(app.name, null);
     try {
-      const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name) }, out);
+      const runtime = await this.runtimes.forRelease(app.name, release.build);
+      const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name), runtime }, out);
       await this.switchTo(fleet, null, () => {});
       log(`started ${app.name} v${release.version}`, { app: app.name, release: release.version });
     } catch (err) {

@@ -139,6 +139,14 @@ export class Releases {
     });
   }
 
+  /** Records the Node version (engines.node) a release's build runs on. */
+  setNode(app: string, version: number, node: string): void {
+    this.history(app).update((d) => {
+      const r = d.records.find((x) => x.version === version);
+      if (r) r.node = node;
+    });
+  }
+
   get(app: AppRecord, version: number): ReleaseRecord | undefined {
     return this.list(app.name).find((r) => r.version === version);
   }

@@ -14,6 +14,7 @@ import { logsCommands } from '../control/commands/logs.js';
 import { releaseCommands } from '../control/commands/releases.js';
 import { serverInfoCommands } from '../control/commands/server-info.js';
 import { resourceCommands } from '../control/commands/resources.js';
+import { runtimeCommands } from '../control/commands/runtimes.js';
 import { keyCommands } from '../ssh/key-commands.js';
 import { certsCommands } from '../control/commands/certs.js';
 import { Certs } from '../certs/cert-manager.js';
@@ -121,6 +122,7 @@ export async function startServer(opts: ServerOptions, log: ServerLog): Promise<
     ...releaseCommands(services),
     ...serverInfoCommands(services),
     ...resourceCommands(services),
+    ...runtimeCommands(services),
     ...keyCommands(store),
     ...certsCommands(services, certs),
     ...dashboardCommands({ auth: dashboardAuth, metricsToken, info: () => info }),

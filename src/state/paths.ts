@@ -10,6 +10,7 @@ export class DataPaths {
   get serverInfo() { return path.join(this.root, 'server.json'); }
   get controlSocket() { return path.join(this.root, 'control.sock'); }
   get hostKey() { return path.join(this.root, 'ssh_host_ed25519_key'); }
+  get runtimes() { return path.join(this.root, 'runtimes'); }
   get npmCache() { return path.join(this.root, 'cache', 'npm'); }
   get serverLog() { return path.join(this.root, 'server.log'); }
   get dataplaneSocket() { return path.join(this.root, 'dataplane.sock'); }

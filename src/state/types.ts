@@ -19,6 +19,8 @@ export interface ReleaseRecord {
   ownBuild?: boolean;
   /** For a git push: the branch it moved and its commit before, so a push cut short by a crash can be undone. */
   ref?: { name: string; old: string };
+  /** The Node.js version (DATA/runtimes/<node>) this release's build was made for, from engines.node; absent: the server's own. */
+  node?: string;
 }
 
 export interface TokenRecord {
