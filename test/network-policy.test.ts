@@ -185,7 +185,7 @@ describe.runIf(isRoot)('the network policy, as root', () => {
     expect(await px.ok(['apps:info', 'hostile'])).toMatch(/network:\s+isolated/);
     const { network } = await serverInfo();
     expect(network.mode).toBe('isolated');
-    expect(network.publicPorts).toEqual([px.info.httpPort]);
+    expect(network.publicPorts).toEqual(publicPorts());
     expect(network.refused).toEqual(['169.254.0.0/16', 'fe80::/10', 'fd00:ec2::254/128', ...DENY]);
     const text = await px.ok(['server:info']);
     expect(text).toContain(`isolated (nftables ${network.table})`);
@@ -211,13 +211,16 @@ describe.runIf(isRoot)('the network policy, as root', () => {
     const { sets, rules } = await tableInForce(network.table);
     expect(prefixes(sets.get('refused4')!)).toEqual(expect.arrayContaining(['169.254.0.0/16', '10.99.0.0/16']));
     expect(prefixes(sets.get('refused6')!)).toEqual(expect.arrayContaining(['fe80::/10', '2001:db8:99::/48', 'fd00:ec2::254']));
-    expect(sets.get('public_ports')).toEqual([px.info.httpPort]);
+    expect(sets.get('public_ports')).toEqual(publicPorts());
     const own = await ownPorts(network.table);
     expect(own.inForce).toEqual(own.expected);
     expect(rules.some((r) => r.includes('"reject"') && r.includes('"tcp reset"'))).toBe(true);
   });
 
-  describe('between two network namespaces made by the test', () => {
+  /** The proxy's public ports: HTTP, and HTTPS (the test servers listen on both). */
+const publicPorts = () => [px.info.httpPort, px.info.httpsPort].filter((p): p is number => typeof p === 'number').sort((a, b) => a - b);
+
+describe('between two network namespaces made by the test', () => {
     const client = `pxnc${process.pid}`;
     const far = `pxns${process.pid}`;
     const listeners: ChildProcess[] = [];
@@ -301,7 +304,7 @@ describe.runIf(isRoot)('the network policy, as root', () => {
     const after = await ownPorts(network.table);
     expect(after.inForce).toEqual(after.expected);
     expect(after.inForce).toEqual(before.inForce);
-    expect(after.publicPorts).toEqual([px.info.httpPort]);
+    expect(after.publicPorts).toEqual(publicPorts());
     expectOnlyAllowed(await probeVictim(), ['own4', 'own6']);
   });
 
@@ -333,7 +336,7 @@ describe.runIf(isRoot)('the network policy, as root', () => {
     expect(px.output.slice(px.output.lastIndexOf('--- boot ---'))).toMatch(/data plane started/);
     expect((await platformxTables()).filter((t) => t === `table ${table}`)).toHaveLength(1);
     const now = await ownPorts(table);
-    expect(now.publicPorts).toEqual([px.info.httpPort]);
+    expect(now.publicPorts).toEqual(publicPorts());
     expect(now.inForce).toEqual(now.expected);
     expect(now.inForce.filter((e) => old.inForce.includes(e))).toEqual([]); // nothing of the killed data plane's apps
     expectOnlyAllowed(await probeVictim(), ['own4', 'own6']);

@@ -92,7 +92,7 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
   // The policy is in force before the keeper can spawn anything; it lives as long as the apps do.
   const network = isolation.isolation === 'sandbox'
     ? await installNetworkPolicy({
-      scope: dataScope(o.dataDir), publicPorts: https ? [proxy.port, https.port] : [proxy.port], denyEgress: o.listeners.denyEgress.map(parseCidr), log: o.log,
+      scope: dataScope(o.dataDir), publicPorts: (https ? [proxy.port, https.port] : [proxy.port]).sort((a, b) => a - b), denyEgress: o.listeners.denyEgress.map(parseCidr), log: o.log,
     })
     : sharedNetwork('the sandbox is off');
   const apprunner: Apprunner = isolation.isolation === 'sandbox' ? new SandboxedApprunner(o.dataDir, network) : new UnconfinedApprunner();
