@@ -1,3 +1,5 @@
+import type { Forwarding } from './http-forwarder.js';
+
 // The narrow interface Maestro uses to steer the proxy. Maestro never touches
 // sockets; the proxy never reads platform state.
 
@@ -47,4 +49,12 @@ export interface ProxyOptions {
   host: string;
   port: number;
   onAccess?: (entry: AccessEntry) => void;
+  /** The platform's own domain: `/_ping_` there (and on IP literals) is always the proxy's pong. Default localhost. */
+  baseDomain?: string;
+  /** No response head this long after the request was sent: 504. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** No progress this long while a request or response body streams: both sides closed. Default 60 s. */
+  idleTimeoutMs?: number;
+  /** Replaces the built-in HTTP forwarder; the bench compares undici's with it. Upgrades always use the built-in one. */
+  forwarder?: Forwarding;
 }
