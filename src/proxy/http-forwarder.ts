@@ -71,6 +71,9 @@ export class Exchange implements UpstreamExchange, Timed, ClientSide {
   private retried = false;
   private bodyPending: boolean;
   private awaitingHead = false;
+  /** A response head, and body pieces after it, waiting for the end of the read they came in. */
+  private head: ResponseHead | null = null;
+  private held: Buffer[] = [];
   deadline = Infinity;
 
   constructor(
@@ -152,26 +155,77 @@ export class Exchange implements UpstreamExchange, Timed, ClientSide {
     });
   }
 
+  /**
+   * The head is written once the read it came in has been parsed whole (see
+   * flush), so a framing error in that same read, such as a bad first chunk,
+   * still gets the client a clean 502 instead of a cut response.
+   */
   onHead(head: ResponseHead): void {
     this.awaitingHead = false;
     this.deadline = this.deadlines.now + this.timeouts.idleMs;
+    this.head = head;
+  }
+
+  onBody(chunk: Buffer): void {
+    if (!this.conn) return;
+    this.deadline = this.deadlines.now + this.timeouts.idleMs;
+    if (this.head) this.held.push(chunk);
+    else this.write(chunk);
+  }
+
+  flush(): void {
+    if (!this.head || !this.conn) return;
+    if (!this.writeHead()) return;
+    const held = this.held;
+    this.held = [];
+    for (const chunk of held) this.write(chunk);
+  }
+
+  onEnd(last: Buffer | null): void {
+    const conn = this.conn;
+    // No connection: the answer was already replaced by a 502.
+    if (!conn) return this.done();
+    // A refused head has become a 502 (abort); a refused write has closed the client.
+    if (this.head && !this.writeHead()) return;
+    for (const chunk of this.held) this.write(chunk);
+    this.held = [];
+    this.done();
+    this.conn = null;
+    // The app answered before the whole request body reached it: that
+    // connection is mid-request and cannot be reused.
+    if (this.bodyPending) conn.destroy();
+    if (this.res.destroyed) return;
+    try {
+      // A small body goes out as one latin1 string: Node then sends head and body
+      // in one write instead of a corked writev (byte-exact: latin1 maps 1:1).
+      if (last) this.res.end(last.length <= SMALL_BODY ? last.toString('latin1') : last, 'latin1');
+      else this.res.end();
+    } catch {
+      this.res.destroy();
+    }
+  }
+
+  /** Writes the held head; false (and a 502) when Node refuses it. */
+  private writeHead(): boolean {
+    const head = this.head!;
+    this.head = null;
     const res = this.res;
-    if (res.destroyed) return;
+    if (res.destroyed) return false;
     try {
       // A second guard on framing: Node refuses to send more (or fewer) bytes than the Content-Length it sent.
       res.strictContentLength = true;
       res.writeHead(head.status, head.reason || undefined, head.headers);
+      return true;
     } catch {
-      // A header Node refuses to send: the app's answer cannot be relayed.
       this.abort();
+      return false;
     }
   }
 
-  onBody(chunk: Buffer): void {
+  private write(chunk: Buffer): void {
     const res = this.res;
     const conn = this.conn;
     if (res.destroyed || !conn) return;
-    this.deadline = this.deadlines.now + this.timeouts.idleMs;
     try {
       if (!res.write(chunk)) {
         const socket = conn.socket;
@@ -180,25 +234,6 @@ export class Exchange implements UpstreamExchange, Timed, ClientSide {
       }
     } catch {
       this.abort();
-    }
-  }
-
-  onEnd(last: Buffer | null): void {
-    const conn = this.conn;
-    this.done();
-    this.conn = null;
-    // The app answered before the whole request body reached it: that
-    // connection is mid-request and cannot be reused.
-    if (conn && this.bodyPending) conn.destroy();
-    // No connection: the answer was already replaced by a 502.
-    if (!conn || this.res.destroyed) return;
-    try {
-      // A small body goes out as one latin1 string: Node then sends head and body
-      // in one write instead of a corked writev (byte-exact: latin1 maps 1:1).
-      if (last) this.res.end(last.length <= SMALL_BODY ? last.toString('latin1') : last, 'latin1');
-      else this.res.end();
-    } catch {
-      this.res.destroy();
     }
   }
 

@@ -11,6 +11,8 @@ const MAX_IDLE_PER_PORT = 256;
 export interface UpstreamExchange extends ResponseSink {
   /** The connection broke (or a callback threw) before the whole response arrived. */
   onFail(conn: UpstreamConnection): void;
+  /** One read from the app has been parsed: what it delivered may go out to the client now. */
+  flush(): void;
   /** The app answered 101: the socket is no longer the pool's; `rest` are the bytes after the head. */
   onUpgrade?(socket: net.Socket, head: ResponseHead, rest: Buffer | null): void;
 }
@@ -25,6 +27,7 @@ export class UpstreamConnection {
   requestDone = false;
   idleSince = 0;
   private idleLimitMs = MAX_IDLE_MS;
+  private reusable = true;
   private readonly onDataBound = (buf: Buffer) => this.onData(buf);
   private readonly onEndBound = () => this.onEnd();
   private readonly onCloseBound = () => this.onClose();
@@ -41,6 +44,8 @@ export class UpstreamConnection {
   begin(exchange: UpstreamExchange, noBody: boolean, upgrade = false): void {
     this.exchange = exchange;
     this.requestDone = false;
+    // An upgrade request's connection is never reused, whatever the answer.
+    this.reusable = !upgrade;
     this.parser.expect(exchange, noBody, upgrade);
   }
 
@@ -72,7 +77,10 @@ export class UpstreamConnection {
     }
     // The exchange may have dropped this connection from one of its callbacks.
     if (this.exchange !== ex) return;
-    if (r === Parsed.More) return;
+    if (r === Parsed.More) {
+      ex.flush();
+      return;
+    }
     if (r === Parsed.Upgraded) {
       this.detach();
       ex.onUpgrade!(this.socket, this.parser.upgradeHead!, this.parser.upgradeRest);
@@ -108,7 +116,7 @@ export class UpstreamConnection {
     const hint = p.keepAliveHintMs;
     // Like Node's agent: trust the app's hint less a second; 0 or 1 s means do not reuse.
     this.idleLimitMs = hint >= 0 ? Math.min(MAX_IDLE_MS, hint - 1000) : MAX_IDLE_MS;
-    if (!p.keepAlive || this.idleLimitMs <= 0 || this.socket.destroyed) this.socket.destroy();
+    if (!this.reusable || !p.keepAlive || this.idleLimitMs <= 0 || this.socket.destroyed) this.socket.destroy();
     else this.pool.release(this);
   }
 
