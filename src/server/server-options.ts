@@ -14,6 +14,8 @@ export interface ServerOptions {
   drainTimeoutMs: number;
   bootTimeoutMs: number;
   slowStartMs: number;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
 }
 
 /** Each option: flag, environment variable, default. Port 0 picks a free port; "off" disables a listener. */
@@ -31,6 +33,8 @@ const SPEC = {
   drainTimeout: ['--drain-timeout', 'PLATFORMX_DRAIN_TIMEOUT', '30'],
   bootTimeout: ['--boot-timeout', 'PLATFORMX_BOOT_TIMEOUT', '60'],
   slowStart: ['--slow-start', 'PLATFORMX_SLOW_START', '2'],
+  requestTimeout: ['--request-timeout', 'PLATFORMX_REQUEST_TIMEOUT', '30'],
+  idleTimeout: ['--idle-timeout', 'PLATFORMX_IDLE_TIMEOUT', '60'],
 } as const;
 
 export const SERVER_USAGE = `platformx server ${Object.values(SPEC).map(([flag, , def]) => `[${flag} ${def || '…'}]`).join(' ')}`;
@@ -81,5 +85,7 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     drainTimeoutMs: seconds('--drain-timeout', raw.drainTimeout!),
     bootTimeoutMs: seconds('--boot-timeout', raw.bootTimeout!),
     slowStartMs: seconds('--slow-start', raw.slowStart!, true),
+    requestTimeoutMs: seconds('--request-timeout', raw.requestTimeout!),
+    idleTimeoutMs: seconds('--idle-timeout', raw.idleTimeout!),
   };
 }

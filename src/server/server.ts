@@ -48,7 +48,10 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   const store = new StateStore(paths.stateFile);
   const logs = new AppLogs((app) => paths.logsDir(app));
 
-  const proxy = await startProxy({ host: opts.host, port: opts.httpPort, onAccess: accessLogger(logs) });
+  const proxy = await startProxy({
+    host: opts.host, port: opts.httpPort, onAccess: accessLogger(logs), baseDomain: opts.baseDomain,
+    requestTimeoutMs: opts.requestTimeoutMs, idleTimeoutMs: opts.idleTimeoutMs,
+  });
   const isolation = detectIsolation();
   let apprunner: Apprunner = new UnconfinedApprunner();
   if (isolation.isolation === 'sandbox') {
