@@ -157,6 +157,8 @@ describe('response framing (RFC 9112 §6 for an intermediary)', () => {
     ['a Content-Length list', 'HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok'],
     ['a signed Content-Length', 'HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok'],
     ['chunked applied twice', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'],
+    ['a bare CR in the reason', 'HTTP/1.1 200 O\rK\r\nContent-Length: 2\r\n\r\nok'],
+    ['an empty transfer coding', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked,\r\n\r\n2\r\nok\r\n0\r\n\r\n'],
     ['chunked before another coding', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nok'],
     ['a chunk size that is not hex', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n'],
     ['a negative chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-2\r\nok\r\n0\r\n\r\n'],
@@ -177,14 +179,23 @@ describe('response framing (RFC 9112 §6 for an intermediary)', () => {
     ['HTTP/2.0', 'HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok'],
     ['a two-digit status', 'HTTP/1.1 20 OK\r\nContent-Length: 2\r\n\r\nok'],
     ['no space after the status', 'HTTP/1.1 200OK\r\nContent-Length: 2\r\n\r\nok'],
-    ['a control byte in the reason', 'HTTP/1.1 200 O\x01K\r\nContent-Length: 2\r\n\r\nok'],
-    ['a bare CR in the reason', 'HTTP/1.1 200 O\rK\r\nContent-Length: 2\r\n\r\nok'],
     ['not HTTP at all', 'this is not http\r\n\r\n'],
   ];
   it.each(cases)('%s: 502, the app connection closed, and the next request on the client connection gets its own app', async (_name, bytes) => {
     const { host, app } = await hostile(bytes);
     expect((await thenGood(host)).status).toBe(502);
     expect(await until(() => app.connections() > 0 && app.closed() === app.connections())).toBe(true);
+  });
+
+  it('replaces a reason phrase with control bytes by the standard one', async () => {
+    for (const reason of ['O\x01K', '\x7f', 'O\x00K']) {
+      const { host } = await hostile(`HTTP/1.1 200 ${reason}\r\nContent-Length: 2\r\n\r\nok`);
+      const r = await thenGood(host);
+      expect(r.head, JSON.stringify(reason)).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(r.body).toBe('ok');
+    }
+    const { host } = await hostile('HTTP/1.1 200 Fine by me\r\nContent-Length: 2\r\n\r\nok');
+    expect((await thenGood(host)).head).toMatch(/^HTTP\/1\.1 200 Fine by me\r\n/);
   });
 
   it('a Transfer-Encoding not ending in chunked is read until the app closes, and passed on re-chunked', async () => {

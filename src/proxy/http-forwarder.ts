@@ -179,6 +179,9 @@ export class Exchange implements UpstreamExchange, Timed, ClientSide {
     const held = this.held;
     this.held = [];
     for (const chunk of held) this.write(chunk);
+    // The body is still to come: the client gets the head now (a stream's
+    // first sign of life), and a later failure can only be a cut response.
+    if (held.length === 0) this.res.flushHeaders();
   }
 
   onEnd(last: Buffer | null): void {

@@ -19,7 +19,7 @@ export const enum Framing {
 
 export interface ResponseHead {
   status: number;
-  /** Checked: only HTAB, SP, visible ASCII and obs-text. */
+  /** Only HTAB, SP, visible ASCII and obs-text; '' for the standard phrase. */
   reason: string;
   /** Name/value pairs for the client: hop-by-hop ones removed, one Content-Length at most. */
   headers: string[];
@@ -53,8 +53,12 @@ export function parseResponseHead(text: string, ctx: HeadContext): ResponseHead 
   const minor = text.charCodeAt(7) - 48;
   const status = parseStatus(text);
   if (status < 0 || (minor !== 0 && minor !== 1)) return null;
-  const reason = eol > 13 ? text.slice(13, eol) : '';
-  if (NOT_FIELD_TEXT.test(reason)) return null;
+  let reason = eol > 13 ? text.slice(13, eol) : '';
+  // A bare CR may end the line for a lenient parser: refused, as in any line.
+  if (reason.includes('\r')) return null;
+  // Otherwise the phrase means nothing to clients (RFC 9112 §4): one with
+  // control bytes is replaced by the standard phrase rather than refused.
+  if (NOT_FIELD_TEXT.test(reason)) reason = '';
 
   const head: ResponseHead = { status, reason, headers: [], framing: Framing.None, length: -1, keepAlive: minor === 1, keepAliveHintMs: -1 };
   const headers = head.headers;
@@ -142,11 +146,15 @@ export function parseResponseHead(text: string, ctx: HeadContext): ResponseHead 
   return head;
 }
 
-/** Transfer-coding names of one header value, lower-cased; chunked may only come last, once. */
+/**
+ * Transfer-coding names of one header value, lower-cased; chunked may only
+ * come last, once. Empty list elements are refused: parsers disagree on
+ * whether `gzip, chunked,` ends in chunked.
+ */
 function addCodings(codings: string[], value: string): boolean {
   for (const part of value.split(',')) {
     const coding = part.trim().toLowerCase();
-    if (coding === '') continue;
+    if (coding === '') return false;
     const name = coding.split(';', 1)[0]!.trim();
     if (!TOKEN.test(name)) return false;
     if (codings.length > 0 && codings[codings.length - 1] === 'chunked') return false;
