@@ -9,8 +9,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startProxy, type RunningProxy } from '../src/proxy/proxy-server.js';
-import { fixedApp, rawApp, type RawApp } from './support/proxy-apps.js';
+import { fixedApp, proxyWithApps, rawApp, until, type ProxyWithApps, type RawApp } from './support/proxy-apps.js';
 
 const SEED = Number(process.env.PROXY_DIFF_SEED ?? 12);
 const RANDOM_STREAMS = Number(process.env.PROXY_DIFF_STREAMS ?? 400);
@@ -151,10 +150,9 @@ function fetchOutcome(port: number, host: string, path: string, agent: http.Agen
   });
 }
 
-let proxy: RunningProxy;
+let px: ProxyWithApps;
 /** One hostile app per worker, so no stream's leftovers can meet another stream on a reused connection. */
 const hostileApps: RawApp[] = [];
-let goodApp: RawApp;
 const streams: string[] = [];
 
 /** GET /N answers stream N, in one or a few writes, then closes its side. */
@@ -177,21 +175,11 @@ beforeAll(async () => {
   const rnd = prng(SEED);
   streams.push(...CORPUS);
   for (let i = 0; i < RANDOM_STREAMS; i++) streams.push(mutate(TEMPLATES[i % TEMPLATES.length]!, rnd));
-  goodApp = await fixedApp('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood');
-  proxy = await startProxy({ host: '127.0.0.1', port: 0, requestTimeoutMs: 1500, idleTimeoutMs: 1500 });
-  proxy.routes.setHosts('good', ['good.test']);
-  proxy.routes.setBackends('good', [goodApp.port]);
-  for (let w = 0; w < PARALLEL; w++) {
-    const app = await rawApp(writeStream);
-    hostileApps.push(app);
-    proxy.routes.setHosts(`hostile${w}`, [`hostile${w}.test`]);
-    proxy.routes.setBackends(`hostile${w}`, [app.port]);
-  }
+  px = await proxyWithApps({ requestTimeoutMs: 1500, idleTimeoutMs: 1500 });
+  px.serve('good', await fixedApp('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood'));
+  for (let w = 0; w < PARALLEL; w++) hostileApps.push(px.serve(`hostile${w}`, await rawApp(writeStream)));
 });
-afterAll(async () => {
-  await proxy.close();
-  await Promise.all([...hostileApps, goodApp].map((a) => a.close()));
-});
+afterAll(() => px.close());
 
 it('every hostile or random response stream gives its client one well-framed answer and leaves the connection clean', async () => {
   const problems: string[] = [];
@@ -201,16 +189,14 @@ it('every hostile or random response stream gives its client one well-framed ans
     const app = hostileApps[w]!;
     const direct = await fetchOutcome(app.port, 'x', `/${n}`, false);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const proxied = await fetchOutcome(proxy.port, `hostile${w}.test`, `/${n}`, agent);
-    const next = await fetchOutcome(proxy.port, 'good.test', '/', agent);
+    const proxied = await fetchOutcome(px.proxy.port, `hostile${w}.test`, `/${n}`, agent);
+    const next = await fetchOutcome(px.proxy.port, 'good.test', '/', agent);
     agent.destroy();
     const say = (what: string) =>
       problems.push(`stream ${n} ${escape(stream.slice(0, 300))}: ${what}; direct ${JSON.stringify(direct)}, proxied ${JSON.stringify(proxied)}, next ${JSON.stringify(next)}`);
 
     // The app closed its side after the stream: once the proxy has too, the next stream starts clean.
-    const settled = Date.now() + 2000;
-    while (app.closed() < app.connections() && Date.now() < settled) await new Promise((r) => setTimeout(r, 5));
-    if (app.closed() < app.connections()) return say('the app connection stayed open after the app closed it');
+    if (!(await until(() => app.closed() === app.connections(), 2000))) return say('the app connection stayed open after the app closed it');
 
     if (next.kind !== 'response' || next.body !== 'good') return say('the next request did not get the good app');
     if (proxied.kind === 'response' && !next.reused) return say('the client connection was not kept after a whole response');

@@ -3,39 +3,31 @@
 // client connection that sends several requests in a row.
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProxy, type RunningProxy } from '../src/proxy/proxy-server.js';
-import type { AccessEntry } from '../src/proxy/types.js';
-import { fixedApp, rawApp, rawExchange, request, splitResponses, type RawApp } from './support/proxy-apps.js';
+import type { RunningProxy } from '../src/proxy/proxy-server.js';
+import {
+  fixedApp, proxyWithApps, rawApp, rawExchange, request, splitResponses, until, type ProxyWithApps, type RawApp,
+} from './support/proxy-apps.js';
 
 const GOOD = 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood';
 const EVIL = 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil';
 
+let px: ProxyWithApps;
 let proxy: RunningProxy;
-const access: AccessEntry[] = [];
-const apps: RawApp[] = [];
 let appCount = 0;
 
 beforeAll(async () => {
-  proxy = await startProxy({ host: '127.0.0.1', port: 0, baseDomain: 'platform.test', onAccess: (e) => access.push(e) });
-  await serve('good', await fixedApp(GOOD));
+  px = await proxyWithApps({ baseDomain: 'platform.test' });
+  proxy = px.proxy;
+  serve('good', await fixedApp(GOOD));
 });
-afterAll(async () => {
-  await proxy.close();
-  await Promise.all(apps.map((a) => a.close()));
-});
+afterAll(() => px.close());
 
-/** Routes `name.test` to app. */
-async function serve(name: string, app: RawApp): Promise<RawApp> {
-  apps.push(app);
-  proxy.routes.setHosts(name, [`${name}.test`]);
-  proxy.routes.setBackends(name, [app.port]);
-  return app;
-}
+const serve = (name: string, app: RawApp) => px.serve(name, app);
 
 /** A fresh hostile app that answers every request with bytes; returns its host. */
 async function hostile(bytes: string): Promise<{ host: string; app: RawApp }> {
   const name = `hostile${++appCount}`;
-  return { host: `${name}.test`, app: await serve(name, await fixedApp(bytes)) };
+  return { host: `${name}.test`, app: serve(name, await fixedApp(bytes)) };
 }
 
 const get = (host: string, path = '/') => `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
@@ -52,12 +44,6 @@ async function thenGood(host: string) {
   expect(responses[1]!.body).toBe('good');
   return responses[0]!;
 }
-
-const until = async (cond: () => boolean, ms = 2000) => {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-  return cond();
-};
 
 describe('one bad answer harms only its own request', () => {
   it('a bare LF in the status line gets that client a 502 with the standard reason, and the proxy serves on', async () => {
@@ -104,7 +90,7 @@ describe('response splitting', () => {
     expect((await request(proxy.port, host)).body).toBe('ok');
     expect(app.connections()).toBe(2);
     // The same bytes a moment later, while the connection sits idle in the pool.
-    const late = await serve(
+    const late = serve(
       'late',
       await rawApp((s) => {
         s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
@@ -121,7 +107,7 @@ describe('response splitting', () => {
     // The decoded body is itself a chunked end plus a response: relayed with
     // the app's chunked header it would become the answer to the next request.
     const inner = `0\r\n\r\n${EVIL}`;
-    const app = await serve('wsnot101', await fixedApp(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${chunk(inner)}0\r\n\r\n`));
+    const app = serve('wsnot101', await fixedApp(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${chunk(inner)}0\r\n\r\n`));
     const upgrade =
       'GET /ws HTTP/1.1\r\nHost: wsnot101.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
       'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
@@ -135,7 +121,7 @@ describe('response splitting', () => {
     expect(responses[0]!.head.toLowerCase()).toContain('connection: close');
     expect(await until(() => app.closed() === app.connections())).toBe(true);
     // The same hostile framing as on plain requests is a 502.
-    await serve('wsbad', await fixedApp(`HTTP/1.1 200 OK\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n${chunk(EVIL)}0\r\n\r\n`));
+    serve('wsbad', await fixedApp(`HTTP/1.1 200 OK\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n${chunk(EVIL)}0\r\n\r\n`));
     const bad = await rawExchange(proxy.port, upgrade.replace('wsnot101', 'wsbad') + get('good.test'));
     const split = splitResponses(bad.text);
     expect(split.responses.map((r) => r.status)).toEqual([502]);
@@ -199,12 +185,12 @@ describe('response framing (RFC 9112 §6 for an intermediary)', () => {
   });
 
   it('a Transfer-Encoding not ending in chunked is read until the app closes, and passed on re-chunked', async () => {
-    await serve('gzipped', await rawApp((s) => s.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nnot really gzip, read to the end')));
+    serve('gzipped', await rawApp((s) => s.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nnot really gzip, read to the end')));
     const r = await request(proxy.port, 'gzipped.test');
     expect(r.status).toBe(200);
     expect(r.headers['transfer-encoding']).toBe('gzip, chunked');
     expect(r.body).toBe('not really gzip, read to the end');
-    await serve('gzchunked', await fixedApp(`HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${chunk('zipped')}0\r\n\r\n`));
+    serve('gzchunked', await fixedApp(`HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${chunk('zipped')}0\r\n\r\n`));
     const c = await request(proxy.port, 'gzchunked.test');
     expect(c.headers['transfer-encoding']).toBe('gzip, chunked');
     expect(c.body).toBe('zipped');
@@ -221,8 +207,7 @@ describe('response framing (RFC 9112 §6 for an intermediary)', () => {
   });
 
   it('an app that stops mid-body cuts only that response: the client connection closes, the next one is served', async () => {
-    const { host } = await hostile('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part');
-    const cut = apps[apps.length - 1]!;
+    const { host, app: cut } = await hostile('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part');
     const pending = request(proxy.port, host);
     await until(() => cut.connections() > 0);
     await cut.close();
@@ -250,7 +235,7 @@ describe('response framing (RFC 9112 §6 for an intermediary)', () => {
 
   it('reads a head dribbled one byte per packet', async () => {
     const head = `HTTP/1.1 200 OK\r\n${'X-Pad: 0123456789\r\n'.repeat(20)}Content-Length: 8\r\n\r\ndribbled`;
-    await serve(
+    serve(
       'dribble',
       await rawApp((s) => {
         let i = 0;
@@ -267,7 +252,7 @@ describe('response framing (RFC 9112 §6 for an intermediary)', () => {
 
 describe('what the proxy accepts from clients', () => {
   it('answers more than 2000 request headers with 431 instead of dropping the body', async () => {
-    const echo = await serve(
+    const echo = serve(
       'counted',
       await rawApp((s, head) => s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${String(head.split('\r\n').length - 1).length}\r\n\r\n${head.split('\r\n').length - 1}`)),
     );
@@ -283,7 +268,7 @@ describe('what the proxy accepts from clients', () => {
 
   it('routes an absolute-form request by its authority and sends the app origin-form with that Host', async () => {
     const heads: string[] = [];
-    await serve(
+    serve(
       'target',
       await rawApp((s, head) => {
         heads.push(head);
@@ -311,7 +296,7 @@ describe('what the proxy accepts from clients', () => {
   });
 
   it('answers /_ping_ itself for every Host no app may own, even one a tenant registered', async () => {
-    const tenant = await serve('tenant', await fixedApp('HTTP/1.1 500 Tenant\r\nContent-Length: 6\r\n\r\ntenant'));
+    const tenant = serve('tenant', await fixedApp('HTTP/1.1 500 Tenant\r\nContent-Length: 6\r\n\r\ntenant'));
     // What hostname validation should refuse; the health check must not depend on it.
     proxy.routes.setHosts('tenant', ['127.0.0.1', 'localhost', 'platform.test', '[::1]', '2130706433', 'tenant.platform.test']);
     for (const host of ['127.0.0.1', `127.0.0.1:${proxy.port}`, 'localhost', 'LOCALHOST.', 'platform.test', '[::1]:80', '2130706433', 'unknown.example']) {

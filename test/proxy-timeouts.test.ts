@@ -2,37 +2,22 @@
 // and other apps serve meanwhile.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProxy, type RunningProxy } from '../src/proxy/proxy-server.js';
+import type { RunningProxy } from '../src/proxy/proxy-server.js';
 import type { AccessEntry } from '../src/proxy/types.js';
 import { parseServerOptions } from '../src/server/server-options.js';
-import { fixedApp, rawApp, request, type RawApp } from './support/proxy-apps.js';
+import { fixedApp, proxyWithApps, rawApp, request, until, type ProxyWithApps, type RawApp } from './support/proxy-apps.js';
 
+let px: ProxyWithApps;
 let proxy: RunningProxy;
 const access: AccessEntry[] = [];
-const apps: RawApp[] = [];
 
 beforeAll(async () => {
-  proxy = await startProxy({
-    host: '127.0.0.1', port: 0, requestTimeoutMs: 2000, idleTimeoutMs: 1000, onAccess: (e) => access.push(e),
-  });
+  px = await proxyWithApps({ requestTimeoutMs: 2000, idleTimeoutMs: 1000, onAccess: (e) => access.push(e) });
+  proxy = px.proxy;
 });
-afterAll(async () => {
-  await proxy.close();
-  await Promise.all(apps.map((a) => a.close()));
-});
+afterAll(() => px.close());
 
-async function serve(name: string, app: RawApp): Promise<RawApp> {
-  apps.push(app);
-  proxy.routes.setHosts(name, [`${name}.test`]);
-  proxy.routes.setBackends(name, [app.port]);
-  return app;
-}
-
-const until = async (cond: () => boolean, ms = 3000) => {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-  return cond();
-};
+const serve = (name: string, app: RawApp) => px.serve(name, app);
 
 describe('--request-timeout', () => {
   it('answers 504 naming the app and the timeout when a hung app sends no head, logs it and closes the app connection', async () => {

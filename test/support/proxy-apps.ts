@@ -4,6 +4,8 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { startProxy, type RunningProxy } from '../../src/proxy/proxy-server.js';
+import type { ProxyOptions } from '../../src/proxy/types.js';
 
 export interface RawApp {
   port: number;
@@ -191,4 +193,37 @@ export async function closedPort(): Promise<number> {
   const port = (s.address() as AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
+}
+
+export interface ProxyWithApps {
+  proxy: RunningProxy;
+  /** Routes `name.test` to app; the app is closed with the proxy. */
+  serve(name: string, app: RawApp): RawApp;
+  close(): Promise<void>;
+}
+
+/** The real proxy on a free loopback port, for raw apps. */
+export async function proxyWithApps(opts: Omit<ProxyOptions, 'host' | 'port'> = {}): Promise<ProxyWithApps> {
+  const proxy = await startProxy({ host: '127.0.0.1', port: 0, ...opts });
+  const apps: RawApp[] = [];
+  return {
+    proxy,
+    serve(name, app) {
+      apps.push(app);
+      proxy.routes.setHosts(name, [`${name}.test`]);
+      proxy.routes.setBackends(name, [app.port]);
+      return app;
+    },
+    async close() {
+      await proxy.close();
+      await Promise.all(apps.map((a) => a.close()));
+    },
+  };
+}
+
+/** Polls cond every 10 ms until it holds or ms pass; returns its last value. */
+export async function until(cond: () => boolean, ms = 3000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  return cond();
 }
