@@ -23,7 +23,7 @@ it('kill -9 of the server in the middle of a deploy: the previous release serves
   }, 'slow build');
   const push = repo.push(px.gitUrl('steady', token));
   const stateFile = path.join(px.data, 'state.json');
-  await waitFor(async () => JSON.parse(fs.readFileSync(stateFile, 'utf8')).apps.steady.releases.some((r: { status: string }) => r.status === 'building'), 20_000, 'the build to start');
+  await waitFor(async () => px!.releases('steady').some((r) => r.status === 'building'), 20_000, 'the build to start');
   await waitFor(async () => fs.existsSync(path.join(px!.data, 'apps', 'steady', 'releases', 'v2', 'server.js')), 10_000, 'the checkout');
   await px.kill9();
   expect((await push).code).not.toBe(0);
@@ -32,6 +32,6 @@ it('kill -9 of the server in the middle of a deploy: the previous release serves
   expect((await get(px.info.httpPort, 'steady.localhost')).body).toBe('steady v1');
   const app = JSON.parse(fs.readFileSync(stateFile, 'utf8')).apps.steady;
   expect(app.current).toBe(1);
-  expect(app.releases[1]).toMatchObject({ version: 2, status: 'failed' });
+  expect(px.releases('steady')[1]).toMatchObject({ version: 2, status: 'failed' });
   expect(fs.existsSync(path.join(px.data, 'apps', 'steady', 'releases', 'v2'))).toBe(false);
 });

@@ -60,7 +60,7 @@ describe('git push over HTTP deploys through the restart pipeline', () => {
     expect(push.code).not.toBe(0);
     expect(push.stderr).toContain('Push rejected: npm install failed');
     expect((await get(px.info.httpPort, 'broken.localhost')).body).toBe('good');
-    const releases = JSON.parse(fs.readFileSync(path.join(px.data, 'state.json'), 'utf8')).apps.broken.releases;
+    const releases = px.releases('broken');
     expect(releases.map((r: { status: string }) => r.status)).toEqual(['succeeded', 'failed']);
     // The failed release's folder is gone; the good one stays.
     expect(fs.existsSync(path.join(px.data, 'apps', 'broken', 'releases', 'v2'))).toBe(false);
@@ -130,9 +130,10 @@ describe('git push over HTTP deploys through the restart pipeline', () => {
     expect(rb.code, rb.stderr).toBe(0);
     expect(`${ra.stderr}${rb.stderr}`).toContain('waiting for it to finish');
     const state = JSON.parse(fs.readFileSync(path.join(px.data, 'state.json'), 'utf8')).apps.busy;
-    expect(state.releases.map((r: { status: string }) => r.status)).toEqual(['succeeded', 'succeeded']);
+    const releases = px.releases('busy');
+    expect(releases.map((r: { status: string }) => r.status)).toEqual(['succeeded', 'succeeded']);
     const body = (await get(px.info.httpPort, 'busy.localhost')).body;
-    expect(body).toBe(state.current === 2 && state.releases[1].commit === (await b.git(['rev-parse', 'HEAD'])).stdout.trim() ? 'from b' : 'from a');
+    expect(body).toBe(state.current === 2 && releases[1]!.commit === (await b.git(['rev-parse', 'HEAD'])).stdout.trim() ? 'from b' : 'from a');
   });
 
   it('stores other branches without deploying them', async () => {

@@ -129,7 +129,7 @@ describe('the rsync receiver, driven by the real rsync client', () => {
 
   function appRecord(name: string, uid: number | null): AppRecord {
     return {
-      name, domains: [], createdAt: new Date().toISOString(), tokens: [], releases: [], current: null, nextVersion: 1,
+      name, domains: [], createdAt: new Date().toISOString(), tokens: [], current: null,
       config: {}, formation: { web: 1 }, limits: { ...DEFAULT_LIMITS }, uid,
     };
   }

@@ -4,7 +4,7 @@
 // restart_app with the real dnode client through a real `ssh -N -L` tunnel to
 // the server's DNode port. Apps and keys are made with the real CLI. One server
 // serves every case; each case leaves the apps it used serving.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, connect, type Answer } from './support/dnode-client.js';
 import { get, waitFor } from './support/apps.js';
 import { Platform, run } from './support/platform.js';
+import { sshClientArgs, sshClientEnv, sshTunnel } from './support/ssh-tunnel.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pxl-flow-'));
 const key = (name: string) => path.join(tmp, 'keys', name);
@@ -23,14 +24,8 @@ let px: Platform;
 let aliceTunnel: number;
 const tunnels: ChildProcess[] = [];
 
-/** Only the given key, no agent, no user config. */
-const sshArgs = (keyName: string) => ['-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-  '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-i', key(keyName), '-p', String(px.info.sshPort)];
-const sshEnv = () => {
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: tmp };
-  delete env.SSH_AUTH_SOCK;
-  return env;
-};
+const sshArgs = (keyName: string) => sshClientArgs(key(keyName), px.info.sshPort!);
+const sshEnv = () => sshClientEnv(tmp);
 
 /** A legacy bundle: apprunner.js at its root, started as `node apprunner.js --name APP --port PORT`. */
 function bundle(name: string, body: string, opts: { listenAfterMs?: number; files?: Record<string, string> } = {}): string {
@@ -60,32 +55,7 @@ function rsync(keyName: string, source: string, dest: string, extra: string[] = 
   return run('rsync', ['-az', '--delete', ...extra, '-e', `ssh ${sshArgs(keyName).join(' ')}`, `${source}/`, `git@127.0.0.1:${dest}`], { env: sshEnv() });
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** ssh -N -L LOCAL:127.0.0.1:TARGET; resolves once the local end accepts connections. */
-async function tunnel(keyName: string, target: number): Promise<number> {
-  const local = await freePort();
-  const child = spawn('ssh', [...sshArgs(keyName), '-N', '-o', 'ExitOnForwardFailure=yes', '-L', `${local}:127.0.0.1:${target}`, 'git@127.0.0.1'],
-    { env: sshEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
-  tunnels.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  await waitFor(() => new Promise<boolean>((resolve, reject) => {
-    if (child.exitCode !== null) return reject(new Error(`ssh -L exited: ${stderr}`));
-    const s = net.connect(local, '127.0.0.1', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  }), 15_000, 'the ssh tunnel');
-  return local;
-}
+const tunnel = (keyName: string, target: number) => sshTunnel(sshArgs(keyName), sshEnv(), target, tunnels);
 
 /** One call on a fresh session through alice's tunnel. */
 async function callAsAlice(method: string, ...args: unknown[]): Promise<Answer> {

@@ -120,10 +120,11 @@ describe('logs', () => {
     expect(recent).toMatch(/app\[web\.1\]: handled \/first/);
     expect(recent).toMatch(/router: host_header=chatty\.localhost .*status=200/);
     expect(recent).toMatch(/platform\[deploy\]: Released v1/);
-    const follower = spawn(process.execPath, [BIN, '--data', px.data, 'logs', 'chatty', '-n', '0', '-f']);
+    // -n 1: the last line shows once the follower is attached, so the request below comes after it.
+    const follower = spawn(process.execPath, [BIN, '--data', px.data, 'logs', 'chatty', '-n', '1', '-f']);
     let streamed = '';
     follower.stdout.on('data', (d) => (streamed += d));
-    await new Promise((r) => setTimeout(r, 500));
+    await waitFor(async () => streamed.length > 0, 10_000, 'the follower to attach');
     await get(px.info.httpPort, 'chatty.localhost', '/after-follow');
     await waitFor(async () => streamed.includes('handled /after-follow'), 5000, 'the followed line');
     follower.kill('SIGINT');

@@ -368,7 +368,7 @@ describe('switching backends', () => {
     // Long enough for the proxy to have counted a busy second.
     await new Promise((r) => setTimeout(r, 1300));
     const shiftAt = performance.now();
-    const shift = routes.shiftBackends('ramp', [newB.port], 1000);
+    const shift = await routes.shiftBackends('ramp', [newB.port], 1000);
     expect(shift.gradual).toBe(true);
     await shift.done;
     const shiftMs = performance.now() - shiftAt;
@@ -396,7 +396,7 @@ describe('switching backends', () => {
     routes.setHosts('quiet', ['quiet.example.com']);
     routes.setBackends('quiet', [quietOld.port]);
     const t0 = performance.now();
-    const quiet = routes.shiftBackends('quiet', [quietNew.port], 5000);
+    const quiet = await routes.shiftBackends('quiet', [quietNew.port], 5000);
     expect(quiet.gradual).toBe(false);
     await quiet.done;
     expect(performance.now() - t0).toBeLessThan(1000);

@@ -90,7 +90,7 @@ describe('keys:* commands', () => {
     store.update((s) => {
       for (const name of ['hello', 'world']) {
         s.apps[name] = {
-          name, domains: [], createdAt: '2024-01-01T00:00:00.000Z', tokens: [], releases: [], current: null, nextVersion: 1,
+          name, domains: [], createdAt: '2024-01-01T00:00:00.000Z', tokens: [], current: null,
           config: {}, formation: {}, limits: DEFAULT_LIMITS, uid: null,
         };
       }

@@ -45,7 +45,7 @@ const LOCAL: Caller = { kind: 'local', name: 'local', admin: true, apps: [] };
 
 function appRecord(name: string): AppRecord {
   return {
-    name, domains: [], createdAt: new Date().toISOString(), tokens: [], releases: [], current: null, nextVersion: 1,
+    name, domains: [], createdAt: new Date().toISOString(), tokens: [], current: null,
     config: {}, formation: {}, limits: DEFAULT_LIMITS, uid: null,
   };
 }

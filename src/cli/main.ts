@@ -3,7 +3,6 @@ import path from 'node:path';
 import { controlRequest } from '../control/control-client.js';
 import { DataPaths } from '../state/paths.js';
 import { UserError } from '../state/names.js';
-import { runServerCommand } from './server-command.js';
 
 /** Commands whose input may come on stdin (a key), read here and sent along. */
 const STDIN_COMMANDS = new Set(['keys:add']);
@@ -45,7 +44,8 @@ function takeFileOption(argv: string[]): { argv: string[]; content?: string } {
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    if (argv[0] === 'server') return await runServerCommand(argv.slice(1));
+    // Only `server` needs the server's code; every other command just talks to the socket.
+    if (argv[0] === 'server') return await (await import('./server-command.js')).runServerCommand(argv.slice(1));
     const { data, rest } = takeDataOption(argv);
     let command = rest;
     let stdin: string | undefined;

@@ -20,12 +20,14 @@ export async function runServerCommand(argv: string[]): Promise<number> {
   log(`  git push http://x:TOKEN@${local}:${info.gitHttpPort}/hello.git main`);
   log(`  curl -H 'Host: hello.${info.baseDomain}' http://${local}:${info.httpPort}/`);
   await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log(`${signal}: stopping apps and listeners`);
-      void server.stop().then(resolve);
+    // Ctrl-C in a terminal means "done": everything stops. SIGTERM (a service manager's
+    // restart or an upgrade) leaves the apps serving for the next server, unless --stop-apps.
+    const stop = (signal: string, stopApps: boolean) => {
+      log(stopApps ? `${signal}: stopping apps, the proxy and listeners` : `${signal}: stopping; the apps and the proxy serve on for the next start (--stop-apps stops them too)`);
+      void server.stop(stopApps).then(resolve);
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT', true));
+    process.once('SIGTERM', () => stop('SIGTERM', opts.stopApps));
   });
   return 0;
 }

@@ -25,6 +25,10 @@ export function controlRequest(
         reject(new Error(`no platformx server is running with data folder of ${socketPath}: start it with 'platformx server' (or set --data / PLATFORMX_DATA)`));
       } else reject(err);
     });
-    sock.on('close', () => resolve(exit ?? 1));
+    sock.on('close', () => {
+      // The server went away mid-command: it may or may not have finished, so say how to find out.
+      if (exit === null) out.stderr("error: the server closed the connection before the command finished (did it stop?): see 'platformx releases APP' for what went live\n");
+      resolve(exit ?? 1);
+    });
   });
 }

@@ -1,7 +1,10 @@
 import fs from 'node:fs';
-import type { Maestro, PreparedRelease } from '../maestro/maestro.js';
+import { crashPoint } from '../crash/crash-point.js';
+import type { Maestro } from '../maestro/maestro.js';
 import type { DataPaths } from '../state/paths.js';
+import { PushLife } from './push-life.js';
 import type { PushSessions } from './push-sessions.js';
+import { readRef } from './repos.js';
 
 export interface RefUpdate {
   old: string;
@@ -25,28 +28,23 @@ const ZERO = /^0+$/;
 const ABANDON_AFTER_MS = 10 * 60_000;
 const QUARANTINE_VARS = ['GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_QUARANTINE_PATH'];
 
-interface Pending {
-  prepared: PreparedRelease;
-  commit: string;
-  unlock: () => void;
-  timer: NodeJS.Timeout;
-}
-
 /**
  * A push deploys in two halves. pre-receive does everything that can fail
  * (checkout, install, build, start, health check) and rejects the push on
  * failure; post-receive promotes the checked release once git has updated the
- * ref. The app's deploy lock is held from one to the other.
+ * ref. The app's deploy lock is held from one to the other: push-life.ts says
+ * how each push can end.
  */
 export class PushDeploys {
-  private readonly pending = new Map<number, Pending>();
+  /** Deploying pushes by receive-pack pid (the hooks' parent), until they end. */
+  private readonly lives = new Map<number, PushLife>();
 
   constructor(
     private readonly maestro: Maestro,
     private readonly sessions: PushSessions,
     private readonly paths: DataPaths,
   ) {
-    sessions.onEnd((pid) => void this.abandon(pid, 'the push ended before the switch'));
+    sessions.onEnd((pid) => void this.lives.get(pid)?.abandon('the push ended before the switch'));
   }
 
   /** Runs one hook; write() streams lines to the pusher. Resolves to the hook's exit code. */
@@ -86,54 +84,63 @@ export class PushDeploys {
     const gitEnv: Record<string, string> = {};
     for (const k of QUARANTINE_VARS) if (req.gitEnv[k]) gitEnv[k] = req.gitEnv[k];
     const { app, by } = target;
-    const unlock = await this.maestro.lock(app, { step: (t) => write(`-----> ${t}`) });
+    const session = this.sessions.get(req.ppid);
+    const life = new PushLife({ abandonAfterMs: ABANDON_AFTER_MS, onEnd: () => this.lives.get(req.ppid) === life && this.lives.delete(req.ppid) });
+    this.lives.set(req.ppid, life);
+    life.locked(await this.maestro.lock(app, { step: (t) => write(`-----> ${t}`) }));
     try {
+      // Another push may have landed while this one waited for the lock: refuse now, not after a whole build.
+      const moved = await this.movedSince(app, deploy);
+      if (moved) {
+        life.refuse();
+        write(`!     Push rejected: ${moved}`);
+        return 1;
+      }
       const prepared = await this.maestro.prepare(app, {
         source: 'git',
         commit: deploy.new,
         description: `git push ${deploy.new.slice(0, 7)}`,
         by,
+        ref: { name: deploy.ref, old: deploy.old },
         fill: this.maestro.gitSource(app, deploy.new, gitEnv),
       }, [write]);
-      const timer = setTimeout(() => void this.abandon(req.ppid, 'no post-receive arrived'), ABANDON_AFTER_MS);
-      timer.unref();
-      this.pending.set(req.ppid, { prepared, commit: deploy.new, unlock, timer });
-      return 0;
+      // A pusher that hung up is rejected, so git leaves the branch where it was: it must not point at code that never served.
+      const state = await life.park({
+        app,
+        commit: deploy.new,
+        promote: (w) => this.maestro.promote(prepared, [w]),
+        discard: (why) => this.maestro.discard(prepared, why),
+      }, !session || this.sessions.connected(req.ppid, session));
+      return state === 'parked' ? 0 : 1;
     } catch (err) {
-      unlock();
+      if (life.state === 'preparing') life.refuse();
       write(`!     Push rejected: ${(err as Error).message}`);
       write('!     The previous release keeps serving. Fix the problem and push again.');
       return 1;
     }
   }
 
-  private async postReceive(req: HookRequest, app: string, write: (l: string) => void): Promise<number> {
-    const p = this.pending.get(req.ppid);
-    if (!p || p.prepared.app !== app) return 0;
-    this.pending.delete(req.ppid);
-    clearTimeout(p.timer);
-    try {
-      if (!req.refs.some((u) => DEPLOY_REFS.includes(u.ref) && u.new === p.commit)) {
-        await this.maestro.discard(p.prepared, 'git did not update the branch');
-        write('!     git did not update the branch: the new release was not switched on');
-        return 1;
-      }
-      await this.maestro.promote(p.prepared, [write]);
-      return 0;
-    } finally {
-      p.unlock();
-    }
+  /** Why `u` is stale (its branch is no longer at the commit the pusher built on), or null when it is current. */
+  private async movedSince(app: string, u: RefUpdate): Promise<string | null> {
+    const now = await readRef(this.paths.repo(app), u.ref);
+    if ((now ?? '') === (ZERO.test(u.old) ? '' : u.old)) return null;
+    const branch = u.ref.replace(/^refs\/heads\//, '');
+    const landed = now && this.maestro.releases.list(app).filter((r) => r.commit === now && r.status === 'succeeded').at(-1);
+    const what = now ? `${branch} moved to ${now.slice(0, 7)}` : `${branch} was deleted`;
+    return `${what} while this push waited${landed ? ` (v${landed.version} was deployed)` : ''}: fetch, merge or rebase, then push again`;
   }
 
-  private async abandon(pid: number, why: string): Promise<void> {
-    const p = this.pending.get(pid);
-    if (!p) return;
-    this.pending.delete(pid);
-    clearTimeout(p.timer);
-    try {
-      await this.maestro.discard(p.prepared, why);
-    } finally {
-      p.unlock();
+  private async postReceive(req: HookRequest, app: string, write: (l: string) => void): Promise<number> {
+    crashPoint('post-receive');
+    const life = this.lives.get(req.ppid);
+    const parked = life?.parked;
+    if (!life || !parked || parked.app !== app) return 0;
+    if (!req.refs.some((u) => DEPLOY_REFS.includes(u.ref) && u.new === parked.commit)) {
+      await life.abandon('git did not update the branch');
+      write('!     git did not update the branch: the new release was not switched on');
+      return 1;
     }
+    await life.promote(write);
+    return 0;
   }
 }

@@ -11,6 +11,8 @@ export interface PushSession {
 
 export class PushSessions {
   private readonly byPid = new Map<number, PushSession>();
+  /** Sessions whose client hung up while git still runs (git learns it only when it next writes). */
+  private readonly gone = new WeakSet<PushSession>();
   private readonly endListeners = new Set<(pid: number, session: PushSession) => void>();
 
   register(pid: number, session: PushSession): void {
@@ -19,6 +21,17 @@ export class PushSessions {
 
   get(pid: number): PushSession | undefined {
     return this.byPid.get(pid);
+  }
+
+  /** The pusher's connection closed before receive-pack finished. */
+  clientGone(pid: number): void {
+    const session = this.byPid.get(pid);
+    if (session) this.gone.add(session);
+  }
+
+  /** Whether `session` is still the live push of `pid`, its client still connected. */
+  connected(pid: number, session: PushSession): boolean {
+    return this.byPid.get(pid) === session && !this.gone.has(session);
   }
 
   /** Called when the receive-pack process exits: pending deploys of that push are abandoned. */

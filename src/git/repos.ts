@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,4 +36,15 @@ export function installHooks(repo: string, controlSocket: string): void {
     fs.writeFileSync(`${file}.tmp`, wrapper, { mode: 0o755 });
     fs.renameSync(`${file}.tmp`, file);
   }
+}
+
+/** The commit a ref of a bare repo points at now, or null when it does not exist. */
+export function readRef(repo: string, ref: string): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    // for-each-ref prints nothing for a missing ref, so an exit code never has to be told apart from a failure.
+    execFile('git', ['--git-dir', repo, 'for-each-ref', '--format=%(objectname)', ref], (err, stdout) => {
+      if (err) reject(new Error(`cannot read ${ref}: ${err.message}`));
+      else resolve(stdout.trim().split('\n')[0] || null);
+    });
+  });
 }

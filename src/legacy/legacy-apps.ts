@@ -43,16 +43,14 @@ export class LegacyApps {
     return name;
   }
 
-  /** Gives the app a hostname that is free or already its own; another app's hostname changes nothing. */
-  private claimHostname(app: string, hostname: unknown): void {
+  /** Gives the app a hostname that is free or already its own; another app's or the platform's changes nothing. */
+  private claimHostname(caller: Caller, app: string, hostname: unknown): void {
     if (hostname === undefined || hostname === null || hostname === '') return;
     if (typeof hostname !== 'string') throw new UserError('the hostname must be a string, like "www.example.com"');
     const host = normalizeHostname(hostname);
-    const owner = this.o.maestro.apps.ownerOf(host);
-    if (owner === app) return;
-    // The other app's name is not said: the caller may not be allowed to know it exists.
-    if (owner) throw new UserError(`hostname '${host}' already belongs to another app: register a hostname of your own`);
-    this.o.maestro.apps.addDomain(app, host);
+    if (this.o.maestro.apps.ownerOf(host) === app) return;
+    // The same check as the admin's domains:add; other apps' names are said only if the caller may reach them.
+    this.o.maestro.apps.addDomain(app, host, (other) => canReach(caller, other));
     this.o.log?.(`dnode: hostname '${host}' added to app '${app}'`);
   }
 
@@ -63,7 +61,7 @@ export class LegacyApps {
     }
     const { name, hostname } = spec as { name?: unknown; hostname?: unknown };
     const app = this.reachable(caller, name);
-    this.claimHostname(app, hostname);
+    this.claimHostname(caller, app, hostname);
     return this.applications(caller);
   }
 
@@ -73,7 +71,7 @@ export class LegacyApps {
    */
   async restart(caller: Caller, name: unknown, hostname?: unknown): Promise<Applications> {
     const app = this.reachable(caller, name);
-    this.claimHostname(app, hostname);
+    this.claimHostname(caller, app, hostname);
     const { maestro, uploads } = this.o;
     if (!uploads.hasUpload(app)) {
       throw new UserError(`nothing was uploaded for app '${app}': rsync the bundle first (rsync -az --delete ./bundle/ git@HOST:${app}/)`);

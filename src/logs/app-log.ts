@@ -18,7 +18,6 @@ export class AppLog extends EventEmitter {
   private size: number;
   private fd: number | null = null;
   private pending = '';
-  private flushTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly dir: string) {
     super();
@@ -43,15 +42,14 @@ export class AppLog extends EventEmitter {
 
   // Lines are batched and written every 50 ms: the router's access lines come at
   // request rate and a write syscall per request would show on the proxy's hot path.
+  // One timer serves every app's log, so 100 busy apps cost one wake-up, not 100.
   private append(out: string): void {
     this.pending += out;
     if (this.pending.length > 64 * 1024) this.flush();
-    else if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flush(), 50).unref();
+    else scheduleFlush(this);
   }
 
   flush(): void {
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = null;
     if (!this.pending) return;
     const out = this.pending;
     this.pending = '';
@@ -81,6 +79,8 @@ export class AppLog extends EventEmitter {
 
   /** The last n lines across the current and rotated files, oldest first. */
   tail(n: number, filter?: (line: string) => boolean): string[] {
+    // slice(-0) would be every line.
+    if (n <= 0) return [];
     this.flush();
     const lines: string[] = [];
     const files = [this.file, ...Array.from({ length: KEEP_FILES - 1 }, (_, i) => `${this.file}.${i + 1}`)];
@@ -103,6 +103,19 @@ export class AppLog extends EventEmitter {
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = null;
   }
+}
+
+const dirty = new Set<AppLog>();
+let flushTimer: NodeJS.Timeout | null = null;
+
+function scheduleFlush(log: AppLog): void {
+  dirty.add(log);
+  flushTimer ??= setTimeout(() => {
+    flushTimer = null;
+    const logs = [...dirty];
+    dirty.clear();
+    for (const l of logs) l.flush();
+  }, 50).unref();
 }
 
 export function formatLine(l: LogLine): string {

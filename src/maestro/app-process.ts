@@ -1,7 +1,6 @@
-import type { ChildProcess } from 'node:child_process';
-import readline from 'node:readline';
-import type { Apprunner } from '../apprunner/apprunner.js';
 import type { RunSpec } from '../apprunner/types.js';
+import type { HostedProcess, ProcessHost } from '../dataplane/client.js';
+import type { ExitInfo } from '../dataplane/protocol.js';
 import type { AppLog } from '../logs/app-log.js';
 import { waitForListening } from './health-check.js';
 import { restartDelayMs, HEALTHY_RESET_MS } from './backoff.js';
@@ -11,16 +10,15 @@ export type ProcessState = 'starting' | 'up' | 'crashed' | 'restarting' | 'stopp
 export interface ProcessEvents {
   /** A routed (web) process started or stopped listening; the fleet re-routes. */
   onRoutable(proc: AppProcess): void;
-  /** Process group started / ended: kept in the process registry. */
-  onSpawn(pid: number): void;
-  onGone(pid: number): void;
 }
 
 const STOP_GRACE_MS = 10_000;
 
 /**
  * One supervised app process (`web.1`, `worker.2`…). It keeps its port across
- * restarts, and after an unexpected exit restarts with growing delays.
+ * restarts, and after an unexpected exit restarts with growing delays. The
+ * process itself runs in the data plane (its parent, which writes nothing of
+ * it here but its output lines), so it can outlive this server.
  */
 export class AppProcess {
   state: ProcessState = 'starting';
@@ -28,7 +26,7 @@ export class AppProcess {
   startedAt = 0;
   nextRestartAt = 0;
   lastExit: string | null = null;
-  private child: ChildProcess | null = null;
+  private child: HostedProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
   private restartTimer: NodeJS.Timeout | null = null;
   private stopping = false;
@@ -41,7 +39,7 @@ export class AppProcess {
     readonly port: number | null,
     readonly release: number,
     private readonly spec: RunSpec,
-    private readonly apprunner: Apprunner,
+    private readonly host: ProcessHost,
     private readonly log: AppLog,
     private readonly events: ProcessEvents,
   ) {}
@@ -54,15 +52,23 @@ export class AppProcess {
     return this.child?.pid ?? null;
   }
 
+  /** Takes over a process a previous server started, which the data plane still runs. */
+  adopt(proc: HostedProcess): void {
+    this.supervised = true;
+    this.state = 'up';
+    this.watch(proc);
+    this.startedAt = proc.startedAt;
+  }
+
   get routable(): boolean {
     return this.state === 'up' && this.port !== null;
   }
 
   /** Starts the process; for web processes, resolves once it listens on PORT. */
   async start(bootTimeoutMs: number): Promise<void> {
-    this.spawnChild();
+    await this.spawnChild();
     if (this.port === null) return;
-    await waitForListening(this.port, bootTimeoutMs, () => this.exitedEarly());
+    await waitForListening(this.port, bootTimeoutMs, this);
   }
 
   /** Why the process is gone, or null while it runs: lets health checks fail fast. */
@@ -73,40 +79,36 @@ export class AppProcess {
   /** The process passed its health check: it may take traffic. */
   markUp(): void {
     // It was started in the background (a deploy); from here on it serves.
-    if (!this.supervised && this.child?.pid !== undefined) this.apprunner.foreground(this.child.pid);
+    if (!this.supervised && this.child) this.host.foreground(this.child);
     this.supervised = true;
     if (this.state === 'starting') this.state = 'up';
   }
 
-  private spawnChild(): void {
+  private async spawnChild(): Promise<void> {
     // The first start is deploy work; a restart after a crash replaces a serving process.
-    const child = this.apprunner.spawn({ ...this.spec, background: !this.supervised });
-    this.child = child;
-    this.startedAt = Date.now();
-    const pid = child.pid;
-    if (pid !== undefined) this.events.onSpawn(pid);
-    const tag = `app[${this.name}]`;
-    for (const stream of [child.stdout, child.stderr]) {
-      if (stream) readline.createInterface({ input: stream }).on('line', (l) => this.log.write(tag, l));
+    const meta = { app: this.spec.app, release: this.release, type: this.type, index: this.index, port: this.port };
+    let proc: HostedProcess;
+    try {
+      proc = await this.host.spawn({ ...this.spec, background: !this.supervised }, meta);
+    } catch (err) {
+      this.log.write(`platform[${this.name}]`, `could not start: ${(err as Error).message}`);
+      this.lastExit = `could not start (${(err as Error).message})`;
+      this.child = null;
+      this.exited = Promise.resolve();
+      return;
     }
-    this.exited = new Promise((resolve) => {
-      child.once('error', (err) => {
-        this.log.write(`platform[${this.name}]`, `could not start: ${err.message}`);
-      });
-      // 'exit', not 'close': a grandchild holding stdout open must not delay supervision.
-      child.once('exit', (code, signal) => {
-        if (pid !== undefined) {
-          this.apprunner.signal(pid, 'SIGKILL');
-          this.events.onGone(pid);
-        }
-        this.onExit(code, signal);
-        resolve();
-      });
-    });
+    this.startedAt = Date.now();
+    this.watch(proc);
   }
 
-  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
-    this.lastExit = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+  private watch(proc: HostedProcess): void {
+    this.child = proc;
+    this.exited = proc.exited.then((exit) => this.onExit(exit));
+  }
+
+  private onExit({ code, signal }: ExitInfo): void {
+    // Both null: it never started (spawnChild said why in lastExit).
+    if (code !== null || signal !== null) this.lastExit = signal ? `was killed by ${signal}` : `exited with code ${code}`;
     this.child = null;
     if (this.stopping) {
       this.state = 'stopped';
@@ -132,10 +134,11 @@ export class AppProcess {
     this.restartTimer = null;
     if (this.stopping) return;
     this.state = 'restarting';
-    this.spawnChild();
+    await this.spawnChild();
+    if (!this.child) return this.onExit({ code: null, signal: null });
     this.state = 'starting';
     try {
-      if (this.port !== null) await waitForListening(this.port, 60_000, () => (this.child ? null : this.lastExit));
+      if (this.port !== null) await waitForListening(this.port, 60_000, this);
       if (this.stopping || !this.child) return;
       this.state = 'up';
       this.log.write(`platform[${this.name}]`, 'process is up again');
@@ -159,16 +162,15 @@ export class AppProcess {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = null;
     const child = this.child;
-    if (!child || child.pid === undefined) {
+    if (!child) {
       this.state = 'stopped';
       return;
     }
     this.state = 'stopping';
-    this.apprunner.signal(child.pid, 'SIGTERM');
-    const timer = setTimeout(() => this.apprunner.signal(child.pid!, 'SIGKILL'), STOP_GRACE_MS);
+    this.host.signal(child, 'SIGTERM');
+    const timer = setTimeout(() => this.host.signal(child, 'SIGKILL'), STOP_GRACE_MS);
+    // The data plane kills what the app left behind in its group once it exits.
     await this.exited;
     clearTimeout(timer);
-    // Whatever the app left behind in its group goes too.
-    this.apprunner.signal(child.pid, 'SIGKILL');
   }
 }

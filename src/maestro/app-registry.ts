@@ -1,7 +1,9 @@
 import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import { createBareRepo } from '../git/repos.js';
 import type { RouteControl } from '../proxy/types.js';
-import { UserError, checkAppName, normalizeHostname } from '../state/names.js';
+import { UserError, checkAppName, checkHostnameClaim, normalizeHostname } from '../state/names.js';
 import type { DataPaths } from '../state/paths.js';
 import type { StateStore } from '../state/store.js';
 import { DEFAULT_LIMITS, type AppRecord, type TokenRecord } from '../state/types.js';
@@ -19,9 +21,15 @@ export class AppRegistry {
   ) {}
 
   get(name: string): AppRecord {
-    const app = this.store.get().apps[name];
+    const app = this.record(name);
     if (!app) throw new UserError(`app '${name}' does not exist: create it with 'platformx apps:create ${name}'`);
     return app;
+  }
+
+  /** Own records only: a name like 'constructor' must not find Object.prototype's. */
+  private record(name: string): AppRecord | undefined {
+    const apps = this.store.get().apps;
+    return Object.hasOwn(apps, name) ? apps[name] : undefined;
   }
 
   list(): AppRecord[] {
@@ -36,9 +44,11 @@ export class AppRegistry {
   create(name: string, domains: string[]): AppRecord {
     checkAppName(name);
     const hosts = domains.map(normalizeHostname);
-    if (this.store.get().apps[name]) throw new UserError(`app '${name}' already exists: pick another name`);
-    for (const h of hosts) this.checkHostFree(h, name);
+    if (this.record(name)) throw new UserError(`app '${name}' already exists: pick another name`);
+    for (const h of hosts) this.checkHostFree(h, name, () => true);
     if (new Set(hosts).size !== hosts.length) throw new UserError('the same domain was given twice');
+    // A destroy cut short by a crash leaves the old app's files: a new app of that name starts clean.
+    fs.rmSync(this.paths.appDir(name), { recursive: true, force: true });
     createBareRepo(this.paths.repo(name), this.paths.controlSocket);
     const app = this.store.update((s) => {
       const record: AppRecord = {
@@ -46,9 +56,7 @@ export class AppRegistry {
         domains: hosts,
         createdAt: new Date().toISOString(),
         tokens: [],
-        releases: [],
         current: null,
-        nextVersion: 1,
         config: {},
         formation: { web: 1 },
         limits: { ...DEFAULT_LIMITS },
@@ -79,18 +87,17 @@ export class AppRegistry {
     return null;
   }
 
-  private checkHostFree(host: string, forApp: string): void {
-    const owner = this.ownerOf(host);
-    if (owner && owner !== forApp) throw new UserError(`hostname '${host}' already belongs to app '${owner}'`);
-    if (host.endsWith(`.${this.baseDomain}`) && host !== `${forApp}.${this.baseDomain}` && host.split('.').length === this.baseDomain.split('.').length + 1) {
-      throw new UserError(`hostname '${host}' is reserved for app '${host.split('.')[0]}'`);
-    }
+  /** Refuses a hostname forApp may not take (see checkHostnameClaim). */
+  private checkHostFree(host: string, forApp: string, canSee: (app: string) => boolean): void {
+    const others = this.list().filter((a) => a.name !== forApp).map((a) => ({ app: a.name, hosts: this.hosts(a) }));
+    checkHostnameClaim(host, forApp, { baseDomain: this.baseDomain, machineNames: machineNames(), others, canSee });
   }
 
-  addDomain(name: string, host: string): string {
+  /** Adds a hostname to an app; `canSee` (default: every app) says whose names an error may show. */
+  addDomain(name: string, host: string, canSee: (app: string) => boolean = () => true): string {
     this.get(name);
     const h = normalizeHostname(host);
-    this.checkHostFree(h, name);
+    this.checkHostFree(h, name, canSee);
     const app = this.store.update((s) => {
       const a = s.apps[name]!;
       if (a.domains.includes(h)) throw new UserError(`app '${name}' already has domain '${h}'`);
@@ -131,14 +138,41 @@ export class AppRegistry {
 
   /** The token of app that secret is, or undefined. Records its use. */
   authenticate(name: string, secret: string): TokenRecord | undefined {
-    const app = this.store.get().apps[name];
+    const app = this.record(name);
     if (!app) return undefined;
     const token = findToken(app.tokens, secret);
     if (!token) return undefined;
-    this.store.update((s) => {
-      const t = s.apps[name]?.tokens.find((x) => x.id === token.id);
-      if (t) t.lastUsed = new Date().toISOString();
-    });
+    // Last use is shown to the minute, like SSH keys': at most one state write a minute
+    // per token, and never on the request's own path.
+    const now = Date.now();
+    if (!token.lastUsed || now - Date.parse(token.lastUsed) >= 60_000) {
+      setImmediate(() => this.store.update((s) => {
+        const t = s.apps[name]?.tokens.find((x) => x.id === token.id);
+        if (t) t.lastUsed = new Date(now).toISOString();
+      }));
+    }
     return token;
   }
+}
+
+/**
+ * Names this machine answers to: its hostname and the /etc/hosts names of
+ * loopback or its own addresses. A load balancer or a local tool sending one
+ * of them as Host means the server, never an app.
+ */
+function machineNames(): Set<string> {
+  const own = new Set(Object.values(os.networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address)));
+  const names = new Set([os.hostname().toLowerCase()]);
+  let hosts = '';
+  try {
+    hosts = fs.readFileSync('/etc/hosts', 'utf8');
+  } catch {
+    /* no hosts file: the hostname alone */
+  }
+  for (const line of hosts.split('\n')) {
+    const [address, ...aliases] = line.replace(/#.*/, '').trim().split(/\s+/);
+    if (!address || !net.isIP(address)) continue;
+    if (own.has(address) || address.startsWith('127.') || address === '::1') for (const a of aliases) names.add(a.toLowerCase());
+  }
+  return names;
 }

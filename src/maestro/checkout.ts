@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { execa } from 'execa';
 import type { DeployPriority } from '../apprunner/deploy-priority.js';
 
 /**
@@ -51,4 +52,15 @@ export function resolveRevision(repo: string, rev: string): Promise<string> {
       else reject(new Error(`revision '${rev}' not found in the app's repository: push it first`));
     });
   });
+}
+
+/**
+ * Puts a branch back to `old` if it still points at `pushed` (a compare-and-swap,
+ * so a later push is never undone); an all-zero `old` deletes the branch. True when it moved.
+ */
+export async function restoreRef(repo: string, ref: string, old: string, pushed: string): Promise<boolean> {
+  if (!/^refs\/heads\/[\w./-]+$/.test(ref) || !/^[0-9a-f]{40,64}$/.test(old) || !/^[0-9a-f]{40,64}$/.test(pushed)) return false;
+  const args = /^0+$/.test(old) ? ['update-ref', '-d', ref, pushed] : ['update-ref', ref, old, pushed];
+  const r = await execa('git', ['--git-dir', repo, ...args], { reject: false, timeout: 10_000 });
+  return r.exitCode === 0;
 }

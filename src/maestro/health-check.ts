@@ -1,6 +1,23 @@
 import http from 'node:http';
 import net from 'node:net';
 import { readAppText } from '../apprunner/sandbox-files.js';
+import { UserError } from '../state/names.js';
+import { foreignListeners } from './port-listener.js';
+
+/** The app's own processes failed to come up: its fault, not the server's; what served before keeps serving. */
+export class AppStartError extends UserError {
+  readonly code = 'APP_START_FAILED';
+}
+
+/** The process a check is about: one the platform spawned. */
+export interface CheckedProcess {
+  /** web.1, … */
+  readonly name: string;
+  /** The pid the platform spawned; null once it is gone. */
+  readonly pid: number | null;
+  /** Why the process is gone, or null while it runs. */
+  exitedEarly(): string | null;
+}
 
 export interface HealthCheck {
   path: string;
@@ -33,7 +50,7 @@ export function readHealthCheck(dir: string, bootTimeoutMs = DEFAULT_BOOT_TIMEOU
   try {
     appJson = JSON.parse(text);
   } catch (err) {
-    throw new Error(`app.json is not valid JSON: ${(err as Error).message}`);
+    throw new AppStartError(`app.json is not valid JSON: ${(err as Error).message}`);
   }
   const entry = appJson.healthchecks?.web?.find((e) => !e.type || e.type === 'startup');
   if (!entry) return check;
@@ -61,18 +78,35 @@ function canConnect(port: number): Promise<boolean> {
 }
 
 /**
- * Waits until something listens on port. Fails early when the process exits
- * (gone() turns true) instead of waiting out the boot timeout.
+ * Every listener a connect to 127.0.0.1:port could reach must be proc's (its
+ * own or its children's socket): any process may bind any free port, so a
+ * co-tenant could bind the one handed to a new release before it does.
  */
-export async function waitForListening(port: number, timeoutMs: number, gone: () => string | null): Promise<void> {
+function checkOwnListener(port: number, proc: CheckedProcess): void {
+  const pid = proc.pid;
+  if (pid === null) return; // gone: the caller reports why
+  const foreign = foreignListeners(port, pid);
+  if (foreign.length > 0) {
+    throw new AppStartError(
+      `PORT ${port} of ${proc.name} is held by a process the platform did not start (uid ${foreign[0]!.uid}): nothing was switched; deploy again to get another port`,
+    );
+  }
+}
+
+/**
+ * Waits until proc listens on port. Fails early when the process exits
+ * instead of waiting out the boot timeout, and at once when another process
+ * holds the port.
+ */
+export async function waitForListening(port: number, timeoutMs: number, proc: CheckedProcess): Promise<void> {
   const started = Date.now();
   const deadline = started + timeoutMs;
   for (;;) {
-    const exit = gone();
-    if (exit) throw new Error(`the process ${exit} before listening on PORT ${port}`);
-    if (await canConnect(port)) return;
+    const exit = proc.exitedEarly();
+    if (exit) throw new AppStartError(`the process ${exit} before listening on PORT ${port}`);
+    if (await canConnect(port)) return checkOwnListener(port, proc);
     if (Date.now() > deadline) {
-      throw new Error(`the process did not listen on PORT ${port} within ${Math.round(timeoutMs / 1000)} s (it must bind process.env.PORT)`);
+      throw new AppStartError(`the process did not listen on PORT ${port} within ${Math.round(timeoutMs / 1000)} s (it must bind process.env.PORT)`);
     }
     // A loopback connect costs well under a millisecond: probe often while most
     // apps come up (a doubling backoff saw a 150 ms boot only at 300 ms), then back off.
@@ -99,13 +133,14 @@ function probe(port: number, check: HealthCheck): Promise<{ status: number; body
   });
 }
 
-/** GETs the health path until it answers below 500 (and holds `content`), or attempts run out. */
-export async function checkHealth(port: number, check: HealthCheck, gone: () => string | null): Promise<void> {
+/** GETs the health path of proc until it answers below 500 (and holds `content`), or attempts run out. */
+export async function checkHealth(port: number, check: HealthCheck, proc: CheckedProcess): Promise<void> {
   if (check.initialDelayMs) await sleep(check.initialDelayMs);
   let last = '';
   for (let attempt = 1; attempt <= check.attempts; attempt++) {
-    const exit = gone();
-    if (exit) throw new Error(`the process ${exit} during the health check`);
+    const exit = proc.exitedEarly();
+    if (exit) throw new AppStartError(`the process ${exit} during the health check`);
+    checkOwnListener(port, proc);
     try {
       const { status, body } = await probe(port, check);
       if (status < 500 && (check.content === null || body.includes(check.content))) return;
@@ -115,5 +150,5 @@ export async function checkHealth(port: number, check: HealthCheck, gone: () => 
     }
     if (attempt < check.attempts) await sleep(check.waitMs);
   }
-  throw new Error(`health check failed after ${check.attempts} attempts: ${last}`);
+  throw new AppStartError(`health check failed after ${check.attempts} attempts: ${last}`);
 }

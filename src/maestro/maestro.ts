@@ -7,27 +7,33 @@ import type { StateStore } from '../state/store.js';
 import type { AppRecord, Limits } from '../state/types.js';
 import { AppRegistry } from './app-registry.js';
 import { buildRelease } from './build.js';
-import { checkoutCommit } from './checkout.js';
+import { crashPoint } from '../crash/crash-point.js';
+import { checkoutCommit, restoreRef } from './checkout.js';
 import { DeployLocks } from './deploy-lock.js';
 import { DeployOutput } from './deploy-output.js';
 import type { Fleet } from './fleet.js';
 import { PortAllocator } from './port-allocator.js';
 import { detectProcessTypes } from './process-types.js';
-import { ProcessRegistry } from './process-registry.js';
 import { Releases, type NewRelease } from './releases.js';
 import { RestartPipeline } from './restart-pipeline.js';
 import { runStep } from './run-step.js';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import type { HostedProcess, ProcessHost } from '../dataplane/client.js';
 
 export interface MaestroOptions {
   store: StateStore;
   paths: DataPaths;
   routes: RouteControl;
+  /** Build steps and release commands: they end with the deploy. */
   apprunner: Apprunner;
+  /** App processes: they run in the data plane and outlive this server. */
+  processes: ProcessHost;
   logs: AppLogs;
   baseDomain: string;
   keepBuilds: number;
+  keepReleases?: number;
   drainTimeoutMs: number;
   bootTimeoutMs: number;
   slowStartMs: number;
@@ -41,8 +47,8 @@ export interface DeployRequest extends Omit<NewRelease, 'build' | 'config'> {
   fill: SourceFiller | null;
   reuseBuild?: string;
   config?: Record<string, string>;
-  /** Runs under the deploy lock right after the switch (e.g. to store the new config). */
-  afterPromote?: () => void;
+  /** What the release makes true once it is live (the new config), written with it in one update. */
+  live?: (app: AppRecord) => void;
 }
 
 /** A release that is built, started and healthy, waiting for its switch. */
@@ -50,6 +56,7 @@ export interface PreparedRelease {
   app: string;
   version: number;
   fleet: Fleet;
+  live?: (app: AppRecord) => void;
 }
 
 /**
@@ -62,18 +69,15 @@ export class Maestro {
   readonly releases: Releases;
   readonly pipeline: RestartPipeline;
   readonly locks = new DeployLocks();
-  private readonly registry: ProcessRegistry;
 
   constructor(private readonly o: MaestroOptions) {
     this.apps = new AppRegistry(o.store, o.paths, o.routes, o.baseDomain, o.apprunner.isolation === 'sandbox');
-    this.releases = new Releases(o.store, o.paths, o.keepBuilds);
-    this.registry = new ProcessRegistry(path.join(o.paths.root, 'processes.json'));
+    this.releases = new Releases(o.store, o.paths, o.keepBuilds, o.keepReleases);
     this.pipeline = new RestartPipeline({
-      apprunner: o.apprunner,
+      processes: o.processes,
       ports: new PortAllocator(),
       routes: o.routes,
       logs: o.logs,
-      registry: this.registry,
       drainTimeoutMs: o.drainTimeoutMs,
       bootTimeoutMs: o.bootTimeoutMs,
       slowStartMs: o.slowStartMs,
@@ -110,8 +114,13 @@ export class Maestro {
       by: req.by,
       config: req.config ?? app.config,
       build: req.fill ? null : (req.reuseBuild ?? null),
+      ref: req.ref,
     });
     const out = this.output(appName, release.version, sinks);
+    if (app.notice) {
+      out.step(`Note: ${app.notice}`);
+      this.o.store.update((s) => void delete s.apps[appName]!.notice);
+    }
     const dir = this.o.paths.build(appName, release.build);
     try {
       const fresh = this.ensureUser(appName);
@@ -140,7 +149,7 @@ export class Maestro {
         }, out, 'the release command');
       }
       const fleet = await this.pipeline.start({ app: fresh, release, releaseDir: dir, processTypes }, out);
-      return { app: appName, version: release.version, fleet };
+      return { app: appName, version: release.version, fleet, live: req.live };
     } catch (err) {
       const why = (err as Error).message;
       out.step(`Deploy failed: ${why}`);
@@ -156,7 +165,8 @@ export class Maestro {
   async promote(p: PreparedRelease, sinks: ((line: string) => void)[]): Promise<void> {
     const out = this.output(p.app, p.version, sinks);
     const previous = await this.pipeline.promote(p.fleet, slowStartStep(out, `v${p.version}`));
-    this.releases.succeed(p.app, p.version);
+    crashPoint('release-switched');
+    this.releases.succeed(p.app, p.version, p.live);
     const app = this.apps.get(p.app);
     out.step(`Released v${p.version}: http://${this.apps.hosts(app)[0]}/`);
     out.close();
@@ -182,7 +192,6 @@ export class Maestro {
     try {
       const prepared = await this.prepare(appName, req, sinks);
       await this.promote(prepared, sinks);
-      req.afterPromote?.();
       return prepared.version;
     } finally {
       unlock();
@@ -227,32 +236,101 @@ export class Maestro {
     }
   }
 
-  /** Starts every app's current release (server start). Failures are logged, never fatal. */
-  async startAll(log: (line: string) => void): Promise<void> {
-    const leftovers = this.registry.killLeftovers();
-    if (leftovers) log(`stopped ${leftovers} leftover process group(s) of a previous run`);
-    for (const r of this.releases.recover()) log(`release ${r} was interrupted by a server stop: marked failed`);
-    await Promise.all(
-      this.apps.list().map(async (app) => {
-        this.o.routes.setHosts(app.name, this.apps.hosts(app));
+  /**
+   * Server start: every app's current release serves again. Processes the data
+   * plane still runs for it (a restart of this server, not of the machine) are
+   * adopted as they are; the rest start a few at a time (one per core), most
+   * recently deployed first, while the proxy answers 503 for apps not up yet.
+   * Whatever else the data plane runs (an old release that was draining, a
+   * release that never went live, a removed app) is drained and stopped.
+   */
+  async startAll(log: (line: string) => void, hosted: HostedProcess[] = []): Promise<void> {
+    await this.recoverInterrupted(log);
+    const leftovers: HostedProcess[] = [];
+    const replaced = new Map<string, HostedProcess[]>();
+    const cold: Array<{ app: AppRecord; at: string; run: () => Promise<void> }> = [];
+    const known = new Set(this.apps.list().map((a) => a.name));
+    leftovers.push(...hosted.filter((h) => !known.has(h.meta.app)));
+    for (const app of this.apps.list()) {
+      this.o.routes.setHosts(app.name, this.apps.hosts(app));
+      const mine = hosted.filter((h) => h.meta.app === app.name);
+      const release = this.releases.current(app);
+      const current = release ? mine.filter((h) => h.meta.release === release.version) : [];
+      leftovers.push(...mine.filter((h) => !current.includes(h)));
+      if (!release) {
         this.o.routes.setBackends(app.name, []);
-        const release = this.releases.current(app);
-        if (!release) return;
-        const dir = this.o.paths.build(app.name, release.build);
-        const out = this.output(app.name, null);
-        try {
-          const fresh = this.ensureUser(app.name);
-          const fleet = await this.pipeline.start({ app: fresh, release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name) }, out);
-          await this.pipeline.promote(fleet);
-          log(`started ${app.name} v${release.version}`);
-        } catch (err) {
-          log(`could not start ${app.name} v${release.version}: ${(err as Error).message}`);
-          this.o.logs.get(app.name).write('platform[boot]', `could not start v${release.version}: ${(err as Error).message}`);
-        } finally {
-          out.close();
+        continue;
+      }
+      const dir = this.o.paths.build(app.name, release.build);
+      try {
+        const plan = { app: this.ensureUser(app.name), release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name) };
+        if (this.pipeline.adopt(plan, current)) {
+          log(`${app.name} v${release.version} kept running: ${current.map((h) => `${h.meta.type}.${h.meta.index} pid ${h.pid}`).join(', ')}`);
+          continue;
         }
-      }),
-    );
+      } catch {
+        /* the cold start below says what is wrong */
+      }
+      // Processes of the release that do not fit its formation serve until the new fleet does.
+      if (current.length) replaced.set(app.name, current);
+      else this.o.routes.setBackends(app.name, []);
+      cold.push({ app, at: release.createdAt, run: () => this.coldStart(app.name, log) });
+    }
+    await this.retireHosted(leftovers);
+    cold.sort((a, b) => b.at.localeCompare(a.at));
+    let started = 0;
+    await runBounded(cold.map((c) => async () => {
+      await c.run();
+      if (started++ === 0) crashPoint('boot-first-app');
+      await this.retireHosted(replaced.get(c.app.name) ?? []);
+    }), Math.max(1, os.availableParallelism()));
+  }
+
+  private async coldStart(appName: string, log: (line: string) => void): Promise<void> {
+    const app = this.ensureUser(appName);
+    const release = this.releases.current(app)!;
+    const dir = this.o.paths.build(app.name, release.build);
+    const out = this.output(app.name, null);
+    try {
+      const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name) }, out);
+      await this.pipeline.promote(fleet);
+      log(`started ${app.name} v${release.version}`);
+    } catch (err) {
+      log(`could not start ${app.name} v${release.version}: ${(err as Error).message}`);
+      this.o.logs.get(app.name).write('platform[boot]', `could not start v${release.version}: ${(err as Error).message}`);
+    } finally {
+      out.close();
+    }
+  }
+
+  /** Drains (no new requests reach them once routes moved) and stops processes no release of this server owns. */
+  private async retireHosted(procs: HostedProcess[]): Promise<void> {
+    await Promise.all(procs.map(async (h) => {
+      if (h.meta.port !== null) await this.o.routes.drain(h.meta.port, this.o.drainTimeoutMs);
+      this.o.processes.signal(h, 'SIGTERM');
+      const kill = setTimeout(() => this.o.processes.signal(h, 'SIGKILL'), 10_000);
+      await h.exited;
+      clearTimeout(kill);
+    }));
+  }
+
+  /**
+   * Releases a crash cut short never went live: they are marked failed, and a
+   * branch their push had already moved is put back to the commit before it, so
+   * the ref never runs ahead of what serves and pushing the same commit again
+   * deploys it. The next deploy of the app says what happened.
+   */
+  private async recoverInterrupted(log: (line: string) => void): Promise<void> {
+    for (const { app, release: r } of this.releases.recover()) {
+      let notice = `v${r.version} (${r.description}) was interrupted by a server stop and never went live`;
+      if (r.ref && r.commit && await restoreRef(this.o.paths.repo(app), r.ref.name, r.ref.old, r.commit)) {
+        const branch = r.ref.name.replace(/^refs\/heads\//, '');
+        notice += `; ${branch} was put back to ${/^0+$/.test(r.ref.old) ? 'no commit' : r.ref.old.slice(0, 7)}: push ${r.commit.slice(0, 7)} again to deploy it`;
+      }
+      log(`${app}: ${notice}`);
+      this.o.logs.get(app).write('platform[boot]', notice);
+      this.o.store.update((s) => void (s.apps[app] && (s.apps[app].notice = notice)));
+    }
   }
 
   async stopAll(): Promise<void> {
@@ -266,6 +344,7 @@ export class Maestro {
       await this.pipeline.stopApp(appName);
       this.o.logs.drop(appName);
       this.apps.destroy(appName);
+      this.releases.forget(appName);
       this.o.apprunner.forget(appName);
     } finally {
       unlock();
@@ -281,17 +360,16 @@ export class Maestro {
     const app = this.apps.get(appName);
     const config = { ...app.config, ...set };
     for (const k of unset) delete config[k];
-    const store = () => this.o.store.update((s) => void (s.apps[appName]!.config = config));
     const current = this.releases.current(app);
     if (!restart || !current) {
-      store();
+      this.o.store.update((s) => void (s.apps[appName]!.config = config));
       return null;
     }
     const keys = [...Object.keys(set).map((k) => `set ${k}`), ...unset.map((k) => `unset ${k}`)].join(', ');
     // The description names keys only: values are secrets and never reach a log.
     return this.deploy(appName, {
       source: 'config', commit: current.commit, description: `config: ${keys}`, by, fill: null,
-      reuseBuild: current.build, config, afterPromote: store,
+      reuseBuild: current.build, config, live: (a) => void (a.config = { ...config }),
     }, sinks);
   }
 
@@ -299,7 +377,7 @@ export class Maestro {
   async rollback(appName: string, version: number | null, by: string, sinks: ((line: string) => void)[]): Promise<number> {
     const app = this.apps.get(appName);
     const target = version === null
-      ? [...app.releases].reverse().find((r) => r.status === 'succeeded' && r.version !== app.current && this.releases.buildExists(appName, r.build) && (app.current === null || r.version < app.current))
+      ? [...this.releases.list(appName)].reverse().find((r) => r.status === 'succeeded' && r.version !== app.current && this.releases.buildExists(appName, r.build) && (app.current === null || r.version < app.current))
       : this.releases.get(app, version);
     if (!target) {
       throw new UserError(version === null ? `app '${appName}' has no earlier good release to roll back to` : `app '${appName}' has no release v${version}: see 'platformx releases ${appName}'`);
@@ -311,7 +389,7 @@ export class Maestro {
     return this.deploy(appName, {
       source: 'rollback', commit: target.commit, description: `rollback to v${target.version}`, by, fill: null,
       reuseBuild: target.build, config: target.config,
-      afterPromote: () => this.o.store.update((s) => void (s.apps[appName]!.config = { ...target.config })),
+      live: (a) => void (a.config = { ...target.config }),
     }, sinks);
   }
 
@@ -353,4 +431,12 @@ export class Maestro {
 /** The deploy output's line for a gradual move, so a push that waits for it says why. */
 function slowStartStep(out: { step(text: string): void }, release: string): (ms: number) => void {
   return (ms) => out.step(`Moving traffic to ${release} over ${ms / 1000} s (slow start: the app is busy)`);
+}
+
+/** Runs jobs with at most n at once. */
+async function runBounded(jobs: Array<() => Promise<void>>, n: number): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, jobs.length) }, async () => {
+    while (next < jobs.length) await jobs[next++]!();
+  }));
 }

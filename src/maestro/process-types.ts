@@ -79,6 +79,8 @@ export function detectProcessTypes(dir: string, app: string): ProcessTypes {
       return { types, release, origin: `node ${candidate}` };
     }
   }
+  // Worker-only apps (queue consumers, bots): the Procfile's first type runs instead (Dokku does the same).
+  if (Object.keys(types).length > 0) return { types, release, origin: 'Procfile, no web' };
   throw new Error(
     'no start command: add a Procfile web line, a "start" script in package.json, or an index.js/server.js',
   );

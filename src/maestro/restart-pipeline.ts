@@ -1,4 +1,4 @@
-import type { Apprunner } from '../apprunner/apprunner.js';
+import type { HostedProcess, ProcessHost } from '../dataplane/client.js';
 import type { AppLogs } from '../logs/app-log.js';
 import type { RouteControl } from '../proxy/types.js';
 import type { AppRecord, ReleaseRecord } from '../state/types.js';
@@ -6,17 +6,17 @@ import { AppProcess } from './app-process.js';
 import type { DeployOutput } from './deploy-output.js';
 import { Fleet } from './fleet.js';
 import { checkHealth, readHealthCheck } from './health-check.js';
+import { readUptime, stayUp } from './uptime-check.js';
 import { warmUp } from './warm-up.js';
 import type { PortAllocator } from './port-allocator.js';
 import type { ProcessTypes } from './process-types.js';
-import type { ProcessRegistry } from './process-registry.js';
 
 export interface PipelineDeps {
-  apprunner: Apprunner;
+  /** Runs the app processes (the data plane), so they outlive a server restart. */
+  processes: ProcessHost;
   ports: PortAllocator;
   routes: RouteControl;
   logs: AppLogs;
-  registry: ProcessRegistry;
   /** Seconds the old release may keep open requests and WebSockets after the switch. */
   drainTimeoutMs: number;
   bootTimeoutMs: number;
@@ -57,41 +57,72 @@ export class RestartPipeline {
     const check = readHealthCheck(releaseDir, this.deps.bootTimeoutMs);
     const processes: AppProcess[] = [];
     const fleet = new Fleet(app.name, release.version, processes);
-    const log = this.deps.logs.get(app.name);
-    for (const [type, command] of Object.entries(processTypes.types)) {
-      const count = app.formation[type] ?? (type === 'web' ? 1 : 0);
+    const main = mainType(processTypes);
+    for (const [type, count] of Object.entries(formationOf(app, processTypes))) {
       for (let i = 1; i <= count; i++) {
-        const port = type === 'web' ? await this.deps.ports.next() : null;
-        const env: Record<string, string> = { ...release.config, NODE_ENV: 'production', DYNO: `${type}.${i}` };
-        if (port !== null) env.PORT = String(port);
-        processes.push(
-          new AppProcess(type, i, port, release.version, {
-            app: app.name, kind: type === 'web' ? 'web' : 'worker', command, releaseDir, env,
-            limits: app.limits, uid: app.uid,
-          }, this.deps.apprunner, log, {
-            onRoutable: () => this.reroute(fleet),
-            onSpawn: (pid) => this.deps.registry.add(pid),
-            onGone: (pid) => this.deps.registry.remove(pid),
-          }),
-        );
+        processes.push(this.process(fleet, plan, type, i, type === 'web' ? await this.deps.ports.next() : null));
       }
     }
-    if (!processes.some((p) => p.type === 'web')) {
+    if (processTypes.types.web && !processes.some((p) => p.type === 'web')) {
       throw new Error('the formation runs no web process: scale web to at least 1 (ps:scale APP web=1)');
     }
+    if (processes.length === 0) throw new Error(`the formation runs no process: scale one up (ps:scale APP ${main}=1)`);
+    const settled = processes.filter((p) => p.port === null);
     try {
+      if (!processTypes.types.web) out.step(`No web process: starting ${processes.map((p) => p.name).join(', ')}`);
       out.step(`Starting ${processes.map((p) => p.name).join(', ')} (${processTypes.origin})`);
       await Promise.all(processes.map((p) => p.start(check.bootTimeoutMs)));
-      out.step(`Health check: GET ${check.path}${check.content ? ` containing '${check.content}'` : ''}`);
-      await Promise.all(fleet.web().map((p) => checkHealth(p.port!, check, () => p.exitedEarly())));
-      await Promise.all(fleet.web().map((p) => warmUp(p.port!, check.path)));
+      if (fleet.web().length) out.step(`Health check: GET ${check.path}${check.content ? ` containing '${check.content}'` : ''}`);
+      if (settled.length) out.step(`Health check: ${settled.map((p) => p.name).join(', ')} must stay up for ${uptimeText(releaseDir, settled)}`);
+      await Promise.all([
+        ...fleet.web().map(async (p) => {
+          await checkHealth(p.port!, check, p);
+          await warmUp(p.port!, check.path);
+        }),
+        ...settled.map((p) => stayUp(p, readUptime(releaseDir, p.type))),
+      ]);
       for (const p of processes) p.markUp();
-      out.line(`healthy on port${fleet.web().length > 1 ? 's' : ''} ${fleet.web().map((p) => p.port).join(', ')}`);
+      if (fleet.web().length) out.line(`healthy on port${fleet.web().length > 1 ? 's' : ''} ${fleet.web().map((p) => p.port).join(', ')}`);
+      if (settled.length) out.line(`${settled.map((p) => p.name).join(', ')} stayed up`);
       return fleet;
     } catch (err) {
       await Promise.all(processes.map((p) => p.stop()));
       throw err;
     }
+  }
+
+  /**
+   * Takes over the processes a previous server left running for this release, if
+   * they are exactly its formation (each type's count, web ports known); they
+   * serve on without a restart. Null when they do not fit: start a fleet instead.
+   */
+  adopt(plan: FleetPlan, hosted: HostedProcess[]): Fleet | null {
+    const want = formationOf(plan.app, plan.processTypes);
+    const have: Record<string, number> = {};
+    for (const h of hosted) have[h.meta.type] = (have[h.meta.type] ?? 0) + 1;
+    const fits = Object.keys({ ...want, ...have }).every((t) => (want[t] ?? 0) === (have[t] ?? 0))
+      && hosted.every((h) => h.meta.index >= 1 && h.meta.index <= (want[h.meta.type] ?? 0) && (h.meta.type === 'web') === (h.meta.port !== null));
+    if (!fits || hosted.length === 0) return null;
+    const processes: AppProcess[] = [];
+    const fleet = new Fleet(plan.app.name, plan.release.version, processes);
+    for (const h of hosted) {
+      const p = this.process(fleet, plan, h.meta.type, h.meta.index, h.meta.port);
+      p.adopt(h);
+      processes.push(p);
+    }
+    this.live.set(fleet.app, fleet);
+    this.deps.routes.setBackends(fleet.app, fleet.webPorts());
+    return fleet;
+  }
+
+  private process(fleet: Fleet, plan: FleetPlan, type: string, i: number, port: number | null): AppProcess {
+    const { app, release, releaseDir, processTypes } = plan;
+    const env: Record<string, string> = { ...release.config, NODE_ENV: 'production', DYNO: `${type}.${i}` };
+    if (port !== null) env.PORT = String(port);
+    return new AppProcess(type, i, port, release.version, {
+      app: app.name, kind: type === 'web' ? 'web' : 'worker', command: processTypes.types[type]!, releaseDir, env,
+      limits: app.limits, uid: app.uid,
+    }, this.deps.processes, this.deps.logs.get(app.name), { onRoutable: () => this.reroute(fleet) });
   }
 
   /**
@@ -103,7 +134,8 @@ export class RestartPipeline {
     this.live.set(fleet.app, fleet);
     if (previous) this.leaving.set(fleet.app, previous);
     try {
-      const shift = this.deps.routes.shiftBackends(fleet.app, fleet.webPorts(), this.deps.slowStartMs);
+      // Nothing to warm up without web processes: switch at once.
+      const shift = await this.deps.routes.shiftBackends(fleet.app, fleet.webPorts(), fleet.web().length ? this.deps.slowStartMs : 0);
       if (shift.gradual) onSlowStart?.(this.deps.slowStartMs);
       await shift.done;
     } finally {
@@ -136,4 +168,23 @@ export class RestartPipeline {
   all(): Fleet[] {
     return [...this.live.values()];
   }
+}
+
+/** "10 s", or each type's time when they differ. */
+function uptimeText(dir: string, procs: { type: string }[]): string {
+  const times = [...new Set(procs.map((p) => readUptime(dir, p.type) / 1000))];
+  return times.length === 1 ? `${times[0]} s` : `${times.join(' / ')} s`;
+}
+
+/** One process of the main type unless scaled: web, or the Procfile's first type when there is no web. */
+function mainType(types: ProcessTypes): string | undefined {
+  return types.types.web ? 'web' : Object.keys(types.types)[0];
+}
+
+/** How many of each type run: the app's formation over the defaults. */
+function formationOf(app: AppRecord, types: ProcessTypes): Record<string, number> {
+  const main = mainType(types);
+  const out: Record<string, number> = {};
+  for (const type of Object.keys(types.types)) out[type] = app.formation[type] ?? (type === main ? 1 : 0);
+  return out;
 }

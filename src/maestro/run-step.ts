@@ -2,6 +2,7 @@ import readline from 'node:readline';
 import type { Apprunner } from '../apprunner/apprunner.js';
 import type { RunSpec } from '../apprunner/types.js';
 import type { DeployOutput } from './deploy-output.js';
+import { AppStartError } from './health-check.js';
 
 /** Runs one build or release step through Apprunner, below serving traffic, streaming its output; rejects on a non-zero exit. */
 export function runStep(apprunner: Apprunner, spec: RunSpec, out: DeployOutput, label: string): Promise<void> {
@@ -13,7 +14,8 @@ export function runStep(apprunner: Apprunner, spec: RunSpec, out: DeployOutput, 
     child.once('error', (err) => reject(new Error(`${label} could not start: ${err.message}`)));
     child.once('close', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new Error(`${label} failed (${signal ? `killed by ${signal}` : `exit code ${code}`})`));
+      // The app's own step failed: its fault (exit 1 for the caller), not the server's.
+      else reject(new AppStartError(`${label} failed (${signal ? `killed by ${signal}` : `exit code ${code}`})`));
     });
   });
 }

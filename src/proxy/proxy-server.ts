@@ -9,34 +9,44 @@ import { requestHeaders } from './forward-headers.js';
 import { isPlatformPing } from './health-check.js';
 import { HttpForwarder, type ClientSide, type Forwarding } from './http-forwarder.js';
 import { RouteTable, hostname } from './route-table.js';
-import type { AccessEntry, ProxyOptions, RouteControl } from './types.js';
+import type { AccessEntry, ProxyOptions, ProxySettings, RouteControl } from './types.js';
 import { tunnel } from './upgrade-tunnel.js';
 
 export interface RunningProxy {
   port: number;
   routes: RouteControl;
+  /** Applies new settings to requests from now on. */
+  configure(settings: ProxySettings): void;
   close(): Promise<void>;
 }
 
-export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
-export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+export const DEFAULT_SETTINGS: ProxySettings = { baseDomain: 'localhost', requestTimeoutMs: 30_000, idleTimeoutMs: 60_000 };
 
 /** Starts the Host-header proxy in front of every app; routes start empty. */
 export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const loads = new DrainTracker();
   const table = new RouteTable(loads);
-  const ownForwarder = new HttpForwarder({
-    requestMs: opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-    idleMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+  // One object the forwarder reads at each request, so configure() needs no restart.
+  const timeouts = { requestMs: 0, idleMs: 0 };
+  let baseDomain = '';
+  const configure = (s: ProxySettings) => {
+    timeouts.requestMs = s.requestTimeoutMs;
+    timeouts.idleMs = s.idleTimeoutMs;
+    baseDomain = s.baseDomain.toLowerCase();
+  };
+  configure({
+    baseDomain: opts.baseDomain ?? DEFAULT_SETTINGS.baseDomain,
+    requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULT_SETTINGS.requestTimeoutMs,
+    idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_SETTINGS.idleTimeoutMs,
   });
+  const ownForwarder = new HttpForwarder(timeouts);
   const httpForwarder: Forwarding = opts.forwarder ?? ownForwarder;
-  const baseDomain = (opts.baseDomain ?? 'localhost').toLowerCase();
   const onAccess = opts.onAccess;
 
   const routes: RouteControl = {
     setHosts: (app, hosts) => table.setHosts(app, hosts),
     setBackends: (app, ports) => table.setBackends(app, ports),
-    shiftBackends: (app, ports, ms) => table.shiftBackends(app, ports, ms),
+    shiftBackends: async (app, ports, ms) => table.shiftBackends(app, ports, ms),
     removeApp: (app) => table.removeApp(app),
     drain: (port, timeoutMs) => loads.drain(port, timeoutMs),
   };
@@ -154,7 +164,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       table.close();
     }));
 
-  return { port: (server.address() as AddressInfo).port, routes, close };
+  return { port: (server.address() as AddressInfo).port, routes, configure, close };
 }
 
 /** An exception while starting an exchange: that client gets a 502, nobody else notices. */

@@ -28,7 +28,7 @@ export interface RouteControl {
    * The same, gradually over ms when the app is busy (slow start): a share of
    * requests rising from 0 to 1 goes to the new ports, the rest to the previous ones.
    */
-  shiftBackends(app: string, ports: readonly number[], ms: number): BackendShift;
+  shiftBackends(app: string, ports: readonly number[], ms: number): Promise<BackendShift>;
   removeApp(app: string): void;
   /**
    * Resolves once no request or WebSocket is open to port (it no longer gets new
@@ -45,16 +45,20 @@ export interface BackendShift {
   done: Promise<void>;
 }
 
-export interface ProxyOptions {
+/** What the server's flags set in the proxy; changeable while it serves (RunningProxy.configure). */
+export interface ProxySettings {
+  /** The platform's own domain: `/_ping_` there (and on IP literals) is always the proxy's pong. Default localhost. */
+  baseDomain: string;
+  /** No response head this long after the request was sent: 504. Default 30 s (--request-timeout). */
+  requestTimeoutMs: number;
+  /** No progress this long while a request or response body streams: both sides closed. Default 60 s (--idle-timeout). */
+  idleTimeoutMs: number;
+}
+
+export interface ProxyOptions extends Partial<ProxySettings> {
   host: string;
   port: number;
   onAccess?: (entry: AccessEntry) => void;
-  /** The platform's own domain: `/_ping_` there (and on IP literals) is always the proxy's pong. Default localhost. */
-  baseDomain?: string;
-  /** No response head this long after the request was sent: 504. Default 30 s. */
-  requestTimeoutMs?: number;
-  /** No progress this long while a request or response body streams: both sides closed. Default 60 s. */
-  idleTimeoutMs?: number;
   /** Replaces the built-in HTTP forwarder; the bench compares undici's with it. Upgrades always use the built-in one. */
   forwarder?: Forwarding;
 }

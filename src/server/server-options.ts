@@ -11,11 +11,15 @@ export interface ServerOptions {
   dnodeAllow: string[];
   baseDomain: string;
   keep: number;
+  /** Release records kept per app (older ones go to its archive file). */
+  keepReleases: number;
   drainTimeoutMs: number;
   bootTimeoutMs: number;
   slowStartMs: number;
   requestTimeoutMs: number;
   idleTimeoutMs: number;
+  /** SIGTERM stops the apps and the data plane too (otherwise they serve on for the next server). */
+  stopApps: boolean;
 }
 
 /** Each option: flag, environment variable, default. Port 0 picks a free port; "off" disables a listener. */
@@ -30,14 +34,19 @@ const SPEC = {
   dnodeAllow: ['--dnode-allow', 'PLATFORMX_DNODE_ALLOW', ''],
   baseDomain: ['--base-domain', 'PLATFORMX_BASE_DOMAIN', 'localhost'],
   keep: ['--keep', 'PLATFORMX_KEEP', '5'],
+  keepReleases: ['--keep-releases', 'PLATFORMX_KEEP_RELEASES', '100'],
   drainTimeout: ['--drain-timeout', 'PLATFORMX_DRAIN_TIMEOUT', '30'],
   bootTimeout: ['--boot-timeout', 'PLATFORMX_BOOT_TIMEOUT', '60'],
   slowStart: ['--slow-start', 'PLATFORMX_SLOW_START', '2'],
   requestTimeout: ['--request-timeout', 'PLATFORMX_REQUEST_TIMEOUT', '30'],
   idleTimeout: ['--idle-timeout', 'PLATFORMX_IDLE_TIMEOUT', '60'],
+  stopApps: ['--stop-apps', 'PLATFORMX_STOP_APPS', ''],
 } as const;
 
-export const SERVER_USAGE = `platformx server ${Object.values(SPEC).map(([flag, , def]) => `[${flag} ${def || '…'}]`).join(' ')}`;
+/** Flags that take no value: present means on. */
+const SWITCHES = new Set(['--stop-apps']);
+
+export const SERVER_USAGE = `platformx server ${Object.values(SPEC).map(([flag, , def]) => (SWITCHES.has(flag) ? `[${flag}]` : `[${flag} ${def || '…'}]`)).join(' ')}`;
 
 function port(name: string, text: string, allowOff: boolean): number | null {
   if (allowOff && text === 'off') return null;
@@ -64,12 +73,16 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const entry = Object.entries(SPEC).find(([, [f]]) => f === flag);
     if (!entry) throw new UserError(`unknown server option '${arg}': usage: ${SERVER_USAGE}`);
-    const value = inline ?? argv[++i];
+    const value = SWITCHES.has(flag) ? (inline ?? 'yes') : (inline ?? argv[++i]);
     if (value === undefined) throw new UserError(`${flag} needs a value`);
     raw[entry[0]] = value;
   }
   const keep = Number(raw.keep);
   if (!Number.isInteger(keep) || keep < 1) throw new UserError(`--keep must be a whole number of builds, 1 or more, not '${raw.keep}'`);
+  const keepReleases = Number(raw.keepReleases);
+  if (!Number.isInteger(keepReleases) || keepReleases < keep) {
+    throw new UserError(`--keep-releases must be a whole number of release records, at least --keep (${keep}), not '${raw.keepReleases}'`);
+  }
   if (!/^[a-z0-9.-]+$/i.test(raw.baseDomain!)) throw new UserError(`--base-domain must be a hostname, not '${raw.baseDomain}'`);
   return {
     data: raw.data!,
@@ -82,10 +95,12 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     dnodeAllow: raw.dnodeAllow ? raw.dnodeAllow.split(',').map((s) => s.trim()).filter(Boolean) : [],
     baseDomain: raw.baseDomain!.toLowerCase(),
     keep,
+    keepReleases,
     drainTimeoutMs: seconds('--drain-timeout', raw.drainTimeout!),
     bootTimeoutMs: seconds('--boot-timeout', raw.bootTimeout!),
     slowStartMs: seconds('--slow-start', raw.slowStart!, true),
     requestTimeoutMs: seconds('--request-timeout', raw.requestTimeout!),
     idleTimeoutMs: seconds('--idle-timeout', raw.idleTimeout!),
+    stopApps: ['yes', 'true', '1'].includes(raw.stopApps!.toLowerCase()),
   };
 }

@@ -23,7 +23,7 @@ import { PushSessions } from '../git/push-sessions.js';
 import { installHooks } from '../git/repos.js';
 import { AppLogs } from '../logs/app-log.js';
 import { Maestro } from '../maestro/maestro.js';
-import { startProxy } from '../proxy/proxy-server.js';
+import { launchDataplane } from '../dataplane/launcher.js';
 import type { AccessEntry } from '../proxy/types.js';
 import { DataPaths } from '../state/paths.js';
 import { StateStore } from '../state/store.js';
@@ -33,7 +33,8 @@ export interface RunningServer {
   info: ServerInfo;
   maestro: Maestro;
   dispatch: Dispatch;
-  stop(): Promise<void>;
+  /** Stops the server; the apps and the proxy serve on unless stopApps (default: --stop-apps). */
+  stop(stopApps?: boolean): Promise<void>;
 }
 
 /**
@@ -48,10 +49,21 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   const store = new StateStore(paths.stateFile);
   const logs = new AppLogs((app) => paths.logsDir(app));
 
-  const proxy = await startProxy({
-    host: opts.host, port: opts.httpPort, onAccess: accessLogger(logs), baseDomain: opts.baseDomain,
-    requestTimeoutMs: opts.requestTimeoutMs, idleTimeoutMs: opts.idleTimeoutMs,
+  // The proxy and the app processes live in the data plane, which outlives this server.
+  const dataplane = await launchDataplane({
+    socketPath: paths.dataplaneSocket, dataDir: paths.root, logFile: paths.dataplaneLog,
+    listeners: { host: opts.host, httpPort: opts.httpPort }, log,
   });
+  const dp = dataplane.client;
+  if (dataplane.reused) log(`data plane pid ${dataplane.hello.pid} kept serving (${dataplane.hello.processes.length} app process(es))`);
+  else log(`data plane started (pid ${dataplane.hello.pid})`);
+  const logAccess = accessLogger(logs);
+  dp.on('access', logAccess);
+  dp.on('output', (app, tag, text) => logs.get(app).write(tag, text));
+  dp.on('dropped', (n) => log(`the data plane dropped ${n} log line(s) while no server was connected`));
+  await dp.subscribe();
+  // Given on every start: a data plane kept from the last server takes this server's flags.
+  await dp.configureProxy({ baseDomain: opts.baseDomain, requestTimeoutMs: opts.requestTimeoutMs, idleTimeoutMs: opts.idleTimeoutMs });
   const isolation = detectIsolation();
   let apprunner: Apprunner = new UnconfinedApprunner();
   if (isolation.isolation === 'sandbox') {
@@ -62,15 +74,15 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     log(`WARNING: apps are NOT isolated from each other or from this server: ${isolation.reason}. apps:info reports 'isolation: none'.`);
   }
   const maestro = new Maestro({
-    store, paths, routes: proxy.routes, apprunner, logs,
-    baseDomain: opts.baseDomain, keepBuilds: opts.keep,
+    store, paths, routes: dp.routes, apprunner, processes: dp, logs,
+    baseDomain: opts.baseDomain, keepBuilds: opts.keep, keepReleases: opts.keepReleases,
     drainTimeoutMs: opts.drainTimeoutMs, bootTimeoutMs: opts.bootTimeoutMs, slowStartMs: opts.slowStartMs,
   });
   const sessions = new PushSessions();
   const pushes = new PushDeploys(maestro, sessions, paths);
 
   const info: ServerInfo = {
-    pid: process.pid, host: opts.host, httpPort: proxy.port, gitHttpPort: 0, sshPort: null, dnodePort: null,
+    pid: process.pid, host: opts.host, httpPort: dataplane.hello.httpPort, gitHttpPort: 0, sshPort: null, dnodePort: null,
     baseDomain: opts.baseDomain, sshFingerprint: null, isolation: apprunner.isolation, dataDir: paths.root,
   };
   const services: CommandServices = { maestro, logs, store, info: () => info };
@@ -106,16 +118,23 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     info.sshFingerprint = ssh.fingerprint;
   }
 
-  await maestro.startAll(log);
+  await maestro.startAll(log, dataplane.hello.processes.filter((p) => !p.exit).map((p) => dp.adopt(p)));
+  // Without its data plane nothing serves: exit, and the next start begins anew (apps included).
+  dp.once('lost', () => {
+    log('the data plane exited: every app went with it; exiting so the next start brings everything back');
+    process.exit(1);
+  });
   fs.writeFileSync(paths.serverInfo, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
 
   let stopping: Promise<void> | null = null;
-  const stop = () =>
+  const stop = (stopApps = opts.stopApps) =>
     (stopping ??= (async () => {
       await Promise.all([closeServer(control), closeServer(gitHttp.server), ssh?.close(), legacy.close()]);
-      await maestro.stopAll();
+      if (stopApps) {
+        await maestro.stopAll();
+        await dp.shutdown();
+      } else dp.close();
       apprunner.close();
-      await proxy.close();
       logs.closeAll();
       fs.rmSync(paths.controlSocket, { force: true });
     })());

@@ -55,6 +55,8 @@ export function runGitService(o: GitServiceRun): Promise<number> {
     // Like sshd: a client that goes away closes git's pipes, and git ends on its own
     // (a push abandoned mid-way is cleaned up through PushSessions.end).
     const onAbort = () => {
+      // A push whose pusher is gone is rejected before git moves the branch (PushDeploys).
+      if (child.pid !== undefined && o.service === 'git-receive-pack') o.pushSessions.clientGone(child.pid);
       child.stdin.destroy();
       child.stdout.destroy();
       child.stderr.destroy();

@@ -9,6 +9,7 @@ import { PassThrough } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { AuthContext, ClientInfo, Connection, ServerChannel, Session } from 'ssh2';
 import { canReach, type Caller, type Dispatch } from '../control/types.js';
+import { checkedGitProtocol } from '../git/git-protocol.js';
 import type { PushSessions } from '../git/push-sessions.js';
 import type { StateStore } from '../state/store.js';
 import { execChannel, refuse, type ExecChannel } from './channel-end.js';
@@ -61,9 +62,6 @@ const HOW = 'this server runs git push/fetch and platformx commands only (try: s
 /** Same words whether the app is missing or outside the key's scope, so scope does not leak which apps exist. */
 const notFound = (app: string) =>
   `app '${app}' does not exist (or this key may not use it): check the name, or ask an admin to run platformx keys:grant`;
-
-/** What git sends in GIT_PROTOCOL, like "version=2" or "version=2:object-format=sha256". */
-const GIT_PROTOCOL_VALUE = /^[A-Za-z0-9=:._-]{1,100}$/;
 
 interface PendingSocket {
   socket: net.Socket;
@@ -196,7 +194,7 @@ export async function startSshServer(o: SshServerOptions): Promise<SshServerHand
       session.on('auth-agent', (_a, rej) => rej?.());
       session.on('env', (acc, rej, { key, val }) => {
         // The one variable taken: git's protocol version, so fetches can use protocol v2.
-        if (key === 'GIT_PROTOCOL' && GIT_PROTOCOL_VALUE.test(val)) {
+        if (key === 'GIT_PROTOCOL' && checkedGitProtocol(val)) {
           gitProtocol = val;
           acc?.();
         } else {

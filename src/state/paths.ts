@@ -12,6 +12,8 @@ export class DataPaths {
   get hostKey() { return path.join(this.root, 'ssh_host_ed25519_key'); }
   get npmCache() { return path.join(this.root, 'cache', 'npm'); }
   get serverLog() { return path.join(this.root, 'server.log'); }
+  get dataplaneSocket() { return path.join(this.root, 'dataplane.sock'); }
+  get dataplaneLog() { return path.join(this.root, 'dataplane.log'); }
   appDir(app: string) { return path.join(this.root, 'apps', app); }
   repo(app: string) { return path.join(this.appDir(app), 'repo.git'); }
   releasesDir(app: string) { return path.join(this.appDir(app), 'releases'); }

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import path from 'node:path';
+import { removeStaleTemps, writeFileAtomic } from './atomic-file.js';
 import type { PlatformState } from './types.js';
 
 function emptyState(): PlatformState {
@@ -16,6 +16,7 @@ export class StateStore {
 
   constructor(private readonly file: string) {
     this.state = StateStore.read(file);
+    removeStaleTemps(file);
   }
 
   static read(file: string): PlatformState {
@@ -43,20 +44,6 @@ export class StateStore {
   }
 
   private write(next: PlatformState): void {
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    try {
-      fs.writeSync(fd, JSON.stringify(next, null, 1));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
-    const dir = fs.openSync(path.dirname(this.file), 'r');
-    try {
-      fs.fsyncSync(dir);
-    } finally {
-      fs.closeSync(dir);
-    }
+    writeFileAtomic(this.file, JSON.stringify(next, null, 1));
   }
 }

@@ -15,6 +15,8 @@ export interface ReleaseRecord {
   status: ReleaseStatus;
   /** Config vars this release runs with (a snapshot, so rollback restores them). */
   config: Record<string, string>;
+  /** For a git push: the branch it moved and its commit before, so a push cut short by a crash can be undone. */
+  ref?: { name: string; old: string };
 }
 
 export interface TokenRecord {
@@ -36,16 +38,16 @@ export interface AppRecord {
   domains: string[];
   createdAt: string;
   tokens: TokenRecord[];
-  releases: ReleaseRecord[];
-  /** Version of the release that serves, or null before the first deploy. */
+  /** Version of the release that serves, or null before the first deploy (the records: ReleaseHistory). */
   current: number | null;
-  nextVersion: number;
   config: Record<string, string>;
   /** Process counts by Procfile type; missing types run 0 except web (1). */
   formation: Record<string, number>;
   limits: Limits;
   /** System uid/gid of the app when the sandbox is on; allocated once and kept. */
   uid: number | null;
+  /** What a crash did to the app's last change, told once by its next deploy. */
+  notice?: string;
 }
 
 export interface KeyRecord {

@@ -45,6 +45,10 @@ export class Platform {
   child: ChildProcess | null = null;
   info!: ServerJson;
   output = '';
+  /** Extra environment for the next boot (e.g. PLATFORMX_CRASH_AT). */
+  env: Record<string, string> = {};
+  /** SIGTERM leaves the apps and the proxy serving (the server's default); tests stop everything unless they ask. */
+  keepApps = false;
 
   constructor(readonly data: string, readonly extraArgs: string[] = []) {}
 
@@ -59,8 +63,8 @@ export class Platform {
   async boot(): Promise<void> {
     fs.rmSync(path.join(this.data, 'server.json'), { force: true });
     const args = [BIN, 'server', '--data', this.data, '--host', '127.0.0.1', '--http-port', '0', '--git-http-port', '0',
-      '--ssh-port', 'off', '--dnode-port', 'off', '--drain-timeout', '5', ...this.extraArgs];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--ssh-port', 'off', '--dnode-port', 'off', '--drain-timeout', '5', ...(this.keepApps ? [] : ['--stop-apps']), ...this.extraArgs];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     this.child = child;
     this.output += '\n--- boot ---\n';
     child.stdout!.on('data', (d) => (this.output += d));
@@ -73,6 +77,15 @@ export class Platform {
       await new Promise((r) => setTimeout(r, 50));
     }
     this.info = JSON.parse(fs.readFileSync(path.join(this.data, 'server.json'), 'utf8')) as ServerJson;
+  }
+
+  /** The app's release records as stored (apps/APP/releases.json), oldest first. */
+  releases(app: string): Array<{ version: number; status: string; commit: string | null; description: string; build: string }> {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.data, 'apps', app, 'releases.json'), 'utf8')).records;
+    } catch {
+      return [];
+    }
   }
 
   cli(args: string[], input?: string): Promise<RunResult> {
@@ -105,6 +118,17 @@ export class Platform {
     clearTimeout(t);
   }
 
+  /** Resolves once the server process has exited (a crash point killed it). */
+  async exited(timeoutMs = 60_000): Promise<number | null> {
+    const child = this.child;
+    if (!child) return null;
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    await new Promise((r) => child.once('exit', r));
+    clearTimeout(t);
+    return child.exitCode;
+  }
+
   async kill9(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null) return;
@@ -113,8 +137,32 @@ export class Platform {
     await exited;
   }
 
+  /** The data plane's pid (it outlives the server), or null. */
+  dataplanePid(): number | null {
+    const m = /data plane (?:started \(pid|pid) (\d+)/.exec(this.output.slice(this.output.lastIndexOf('--- boot ---')));
+    return m ? Number(m[1]) : null;
+  }
+
   async destroy(): Promise<void> {
     await this.stop();
+    // A server killed with SIGKILL leaves its data plane (and apps) running: stop it too.
+    const dp = this.dataplanePid();
+    if (dp !== null && alive(dp)) {
+      process.kill(dp, 'SIGTERM');
+      const deadline = Date.now() + 15_000;
+      while (alive(dp) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      if (alive(dp)) process.kill(dp, 'SIGKILL');
+    }
     fs.rmSync(this.data, { recursive: true, force: true });
+  }
+}
+
+/** Running, not a zombie (this machine's pid 1 does not reap orphans). */
+export function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
   }
 }

@@ -39,7 +39,7 @@ export function appsCommands(s: CommandServices): CommandDef[] {
           domains: a.domains,
           release: current ? `v${current.version}` : null,
           commit: current?.commit ?? null,
-          releases: a.releases.length,
+          releases: maestro.releases.list(a.name).length,
           formation: a.formation,
           configKeys: Object.keys(a.config).length,
           isolation: s.info().isolation,

@@ -1,7 +1,7 @@
 import { resolveRevision } from '../../maestro/checkout.js';
 import { UserError } from '../../state/names.js';
 import { json, table, type CommandDef } from '../command-table.js';
-import { toStdout, type CommandServices } from './services.js';
+import { startingProcesses, toStdout, type CommandServices } from './services.js';
 
 function uptime(ms: number): string {
   const s = Math.floor(ms / 1000);
@@ -38,7 +38,7 @@ export function deployCommands(s: CommandServices): CommandDef[] {
     {
       name: 'restart', usage: 'restart APP', summary: 'restart the current release with zero downtime', access: 'app', minArgs: 1, maxArgs: 1,
       run: async ({ args, io }) => {
-        await maestro.restart(args.positional[0]!, [toStdout(io)]);
+        await startingProcesses(args.positional[0]!, maestro.restart(args.positional[0]!, [toStdout(io)]));
       },
     },
     {

@@ -1,7 +1,7 @@
 import { UserError } from '../../state/names.js';
 import type { Limits } from '../../state/types.js';
 import { json, table, type CommandDef } from '../command-table.js';
-import { toStdout, type CommandServices } from './services.js';
+import { startingProcesses, toStdout, type CommandServices } from './services.js';
 
 const MEMORY = /^(\d+)([MG])$/i;
 
@@ -44,7 +44,7 @@ export function resourceCommands(s: CommandServices): CommandDef[] {
       run: async ({ args, io }) => {
         const name = args.positional[0]!;
         const limits = parseLimits(args.positional.slice(1), maestro.apps.get(name).limits);
-        await maestro.setLimits(name, limits, [toStdout(io)]);
+        await startingProcesses(name, maestro.setLimits(name, limits, [toStdout(io)]));
         io.stdout(`Limits of ${name}: memory=${limits.memoryMb}M pids=${limits.pids} nofile=${limits.nofile}\n`);
       },
     },

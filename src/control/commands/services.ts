@@ -1,4 +1,5 @@
 import type { AppLogs } from '../../logs/app-log.js';
+import { AppStartError } from '../../maestro/health-check.js';
 import type { Maestro } from '../../maestro/maestro.js';
 import type { StateStore } from '../../state/store.js';
 
@@ -26,3 +27,17 @@ export interface ServerInfo {
 
 /** Streams a deploy's lines to the command's stdout. */
 export const toStdout = (io: { stdout: (t: string) => void }) => (line: string) => io.stdout(line + '\n');
+
+/**
+ * Awaits a change that starts new processes (config, rollback, restart, scale,
+ * limits). Processes that fail to start are the app's doing (exit 1, not an
+ * internal error), and what served before still serves: the message says so.
+ */
+export async function startingProcesses<T>(app: string, change: Promise<T>): Promise<T> {
+  try {
+    return await change;
+  } catch (err) {
+    if (!(err instanceof AppStartError)) throw err;
+    throw new AppStartError(`the new processes did not start: ${err.message}; the previous ones keep serving (see 'platformx logs ${app}')`);
+  }
+}

@@ -1,0 +1,177 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import { UnconfinedApprunner, type Apprunner } from '../apprunner/apprunner.js';
+import { detectIsolation } from '../apprunner/isolation.js';
+import { SandboxedApprunner } from '../apprunner/sandboxed-apprunner.js';
+import { lineReader } from '../control/protocol.js';
+import { startProxy } from '../proxy/proxy-server.js';
+import type { AccessEntry } from '../proxy/types.js';
+import { ProcessKeeper } from './process-keeper.js';
+import { DATAPLANE_PROTOCOL, type Call, type Event, type Hello, type ListenerSpec, type Reply } from './protocol.js';
+
+export interface DataplaneOptions {
+  dataDir: string;
+  socketPath: string;
+  listeners: ListenerSpec;
+  log: (line: string) => void;
+}
+
+/** Lines and access entries kept while no server is connected; beyond this the oldest are dropped and counted. */
+const MAX_BUFFERED = 100_000;
+const FLUSH_MS = 50;
+const STOP_GRACE_MS = 10_000;
+
+export interface RunningDataplane {
+  httpPort: number;
+  /** Resolves when a server asked it to shut down (or it was signalled) and everything stopped. */
+  done: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/**
+ * The data plane: the proxy's listeners and routes, and the app processes. It
+ * serves on while the server (Maestro, git, SSH, the control socket) restarts,
+ * buffering what the server must log, and takes orders from one server at a time.
+ */
+export async function startDataplane(o: DataplaneOptions): Promise<RunningDataplane> {
+  const isolation = detectIsolation();
+  const apprunner: Apprunner = isolation.isolation === 'sandbox' ? new SandboxedApprunner(o.dataDir) : new UnconfinedApprunner();
+  /** The connection of the server that steers; events go to it once it subscribed. */
+  let client: net.Socket | null = null;
+  let subscribed = false;
+  let output: Array<{ app: string; tag: string; text: string }> = [];
+  let access: AccessEntry[] = [];
+  const exits: Event[] = [];
+  let dropped = 0;
+  let timer: NodeJS.Timeout | null = null;
+
+  const send = (msg: Event | Reply) => {
+    if (client && !client.destroyed) client.write(JSON.stringify(msg) + '\n');
+  };
+  const flush = () => {
+    timer = null;
+    if (!client || !subscribed) return;
+    if (dropped) send({ ev: 'dropped', lines: dropped });
+    dropped = 0;
+    for (const e of exits.splice(0)) send(e);
+    if (output.length) send({ ev: 'output', lines: output });
+    if (access.length) send({ ev: 'access', entries: access });
+    output = [];
+    access = [];
+  };
+  const queued = () => {
+    if (output.length + access.length > MAX_BUFFERED) {
+      (output.length > access.length ? output : access).shift();
+      dropped++;
+    }
+    if (subscribed && !timer) timer = setTimeout(flush, FLUSH_MS);
+  };
+
+  const keeper = new ProcessKeeper(apprunner, {
+    output: (app, tag, text) => {
+      output.push({ app, tag, text });
+      queued();
+    },
+    exit: (id, exit) => {
+      exits.push({ ev: 'exit', id, exit });
+      if (subscribed && !timer) timer = setTimeout(flush, 0);
+    },
+  });
+  const proxy = await startProxy({
+    host: o.listeners.host, port: o.listeners.httpPort,
+    onAccess: (e) => {
+      access.push(e);
+      queued();
+    },
+  });
+  const { routes } = proxy;
+  const startedAt = Date.now();
+
+  let finish!: () => void;
+  const done = new Promise<void>((r) => (finish = r));
+  let stopping: Promise<void> | null = null;
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      o.log('stopping: apps, then the proxy');
+      ipc.close();
+      await keeper.stopAll(STOP_GRACE_MS);
+      apprunner.close();
+      await proxy.close();
+      flush();
+      client?.end();
+      fs.rmSync(o.socketPath, { force: true });
+      finish();
+    })());
+
+  const handle = async (call: Call): Promise<unknown> => {
+    switch (call.op) {
+      case 'hello': {
+        const hello: Hello = {
+          protocol: DATAPLANE_PROTOCOL, pid: process.pid, startedAt, listeners: o.listeners, httpPort: proxy.port,
+          isolation: apprunner.isolation, processes: keeper.list(),
+        };
+        return hello;
+      }
+      case 'subscribe': {
+        subscribed = true;
+        setImmediate(flush);
+        return null;
+      }
+      case 'configureProxy': return proxy.configure(call.settings);
+      case 'setHosts': return routes.setHosts(call.app, call.hosts);
+      case 'setBackends': return routes.setBackends(call.app, call.ports);
+      case 'shiftBackends': {
+        const shift = await routes.shiftBackends(call.app, call.ports, call.ms);
+        shifts.set(call.app, shift.done);
+        return shift.gradual;
+      }
+      case 'shiftDone': return shifts.get(call.app);
+      case 'removeApp': return routes.removeApp(call.app);
+      case 'drain': return routes.drain(call.port, call.timeoutMs);
+      case 'spawn': return keeper.spawn(call.spec, call.meta);
+      case 'signal': return keeper.signal(call.proc, call.signal);
+      case 'foreground': return keeper.foreground(call.proc);
+      case 'forget': return keeper.forget(call.proc);
+      case 'shutdown': {
+        setImmediate(() => void shutdown());
+        return null;
+      }
+    }
+  };
+  const shifts = new Map<string, Promise<void>>();
+
+  fs.rmSync(o.socketPath, { force: true });
+  const ipc = net.createServer((sock) => {
+    // One server steers at a time: a new one (after a restart) replaces the old connection.
+    if (client && client !== sock) client.destroy();
+    client = sock;
+    subscribed = false;
+    o.log('a server connected');
+    sock.on('error', () => sock.destroy());
+    sock.on('close', () => {
+      if (client === sock) {
+        client = null;
+        subscribed = false;
+        o.log('the server disconnected; serving on');
+      }
+    });
+    sock.on('data', lineReader((m) => {
+      const call = m as Call;
+      handle(call).then(
+        (value) => send({ id: call.id, ok: true, value }),
+        (err: Error) => send({ id: call.id, ok: false, error: err.message }),
+      );
+    }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    ipc.once('error', reject);
+    const mask = process.umask(0o177);
+    ipc.listen(o.socketPath, () => {
+      process.umask(mask);
+      resolve();
+    });
+  });
+  fs.chmodSync(o.socketPath, 0o600);
+  o.log(`serving http on ${o.listeners.host}:${proxy.port}; isolation ${apprunner.isolation}`);
+  return { httpPort: proxy.port, done, shutdown };
+}

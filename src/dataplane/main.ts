@@ -1,0 +1,36 @@
+// The data plane process: `node dist/dataplane/main.js --data DIR --socket PATH
+// --host ADDR --http-port N`. Started (detached) by the first server of a data
+// folder; later servers find it through its socket.
+import { parseArgs } from 'node:util';
+import { startDataplane } from './dataplane.js';
+
+const { values } = parseArgs({
+  options: {
+    data: { type: 'string' },
+    socket: { type: 'string' },
+    host: { type: 'string' },
+    'http-port': { type: 'string' },
+  },
+  strict: true,
+});
+if (!values.data || !values.socket || !values.host || values['http-port'] === undefined) {
+  process.stderr.write('usage: dataplane --data DIR --socket PATH --host ADDR --http-port N\n');
+  process.exit(2);
+}
+const log = (line: string) => process.stdout.write(`${new Date().toISOString()} dataplane: ${line}\n`);
+// Its own session and no terminal: a hung-up terminal or a stopped server must not stop it.
+process.on('SIGHUP', () => {});
+try {
+  const dp = await startDataplane({
+    dataDir: values.data, socketPath: values.socket, log,
+    listeners: { host: values.host, httpPort: Number(values['http-port']) },
+  });
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void dp.shutdown());
+  // The launcher waits for this line.
+  process.stdout.write(`ready ${dp.httpPort}\n`);
+  await dp.done;
+  process.exit(0);
+} catch (err) {
+  log(`could not start: ${(err as Error).message}`);
+  process.exit(1);
+}

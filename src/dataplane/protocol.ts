@@ -1,0 +1,79 @@
+// What the server (Maestro's side) and the data plane say to each other over
+// DATA/dataplane.sock: newline-delimited JSON, one socket, in order. The data
+// plane keeps the proxy's listeners and the app processes, so both outlive a
+// restart of the server; the server steers them and writes the logs.
+
+import type { RunSpec } from '../apprunner/types.js';
+import type { AccessEntry, ProxySettings } from '../proxy/types.js';
+
+/** Bumped when a message changes shape: a server never steers a data plane of another version. */
+export const DATAPLANE_PROTOCOL = 2;
+
+/** What a hosted process is, so a new server can adopt it. */
+export interface ProcessMeta {
+  app: string;
+  release: number;
+  type: string;
+  index: number;
+  port: number | null;
+}
+
+export interface HostedProcessInfo {
+  id: string;
+  pid: number;
+  meta: ProcessMeta;
+  startedAt: number;
+  /** null while it runs; how it ended, once it has. */
+  exit: ExitInfo | null;
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** How the data plane was started: a server with other listeners starts a new one. */
+export interface ListenerSpec {
+  host: string;
+  httpPort: number;
+}
+
+export interface Hello {
+  protocol: number;
+  pid: number;
+  startedAt: number;
+  listeners: ListenerSpec;
+  httpPort: number;
+  isolation: 'sandbox' | 'none';
+  processes: HostedProcessInfo[];
+}
+
+export type Request =
+  | { op: 'hello' }
+  /** The server listens now: send what was kept while none was connected, then events as they come. */
+  | { op: 'subscribe' }
+  /** The server's proxy flags (--base-domain, --request-timeout, --idle-timeout), sent on every start. */
+  | { op: 'configureProxy'; settings: ProxySettings }
+  | { op: 'setHosts'; app: string; hosts: string[] }
+  | { op: 'setBackends'; app: string; ports: number[] }
+  | { op: 'shiftBackends'; app: string; ports: number[]; ms: number }
+  | { op: 'shiftDone'; app: string }
+  | { op: 'removeApp'; app: string }
+  | { op: 'drain'; port: number; timeoutMs: number }
+  | { op: 'spawn'; spec: RunSpec; meta: ProcessMeta }
+  | { op: 'signal'; proc: string; signal: NodeJS.Signals }
+  | { op: 'foreground'; proc: string }
+  | { op: 'forget'; proc: string }
+  | { op: 'shutdown' };
+
+/** A request on the wire: `id` pairs it with its reply. */
+export type Call = Request & { id: number };
+
+export type Reply = { id: number; ok: true; value?: unknown } | { id: number; ok: false; error: string };
+
+/** Sent by the data plane as things happen (batched where they are per request). */
+export type Event =
+  | { ev: 'output'; lines: Array<{ app: string; tag: string; text: string }> }
+  | { ev: 'access'; entries: AccessEntry[] }
+  | { ev: 'exit'; id: string; exit: ExitInfo }
+  | { ev: 'dropped'; lines: number };
