@@ -273,8 +273,12 @@ export class Exchange implements UpstreamExchange, Timed, ClientSide {
     this.finished = true;
     conn?.destroy();
     const res = this.res;
-    if (this.awaitingHead && !res.headersSent && !res.destroyed) sendGatewayTimeout(res, this.app, this.timeouts.requestMs);
-    else res.destroy(); // Idle mid-body: both sides are closed.
+    try {
+      if (this.awaitingHead && !res.headersSent && !res.destroyed) sendGatewayTimeout(res, this.app, this.timeouts.requestMs);
+      else res.destroy(); // Idle mid-body: both sides are closed.
+    } catch {
+      res.destroy();
+    }
   }
 
   clientClosed(): void {
