@@ -63,12 +63,13 @@ async function must(promise, what) {
 /** The real server as a child process, in its own temp data folder. */
 export class BenchServer {
   /** `unconfined`: as root, run the server as nobody, so its apps run without the sandbox. */
-  static async start({ unconfined = false } = {}) {
-    const top = fs.mkdtempSync(path.join(os.tmpdir(), 'pxbench-data-'));
-    const data = path.join(top, 'data');
+  /** `keepApps`: SIGTERM leaves the apps serving (the server's default); benches stop everything unless they ask. */
+  static async start({ unconfined = false, data: reuse = null, keepApps = false, extra = [] } = {}) {
+    const top = reuse ? path.dirname(reuse) : fs.mkdtempSync(path.join(os.tmpdir(), 'pxbench-data-'));
+    const data = reuse ?? path.join(top, 'data');
     const s = new BenchServer(top, data);
     const args = [BIN, 'server', '--data', data, '--host', '127.0.0.1', '--http-port', '0', '--git-http-port', '0',
-      '--ssh-port', 'off', '--dnode-port', 'off', '--drain-timeout', '5'];
+      '--ssh-port', 'off', '--dnode-port', 'off', '--drain-timeout', '5', ...(keepApps ? [] : ['--stop-apps']), ...extra];
     let argv = [process.execPath, ...args];
     if (unconfined && process.getuid?.() === 0) {
       fs.chmodSync(top, 0o777);
@@ -99,6 +100,12 @@ export class BenchServer {
     return this.info.pid;
   }
 
+  /** The data plane (proxy and app processes), which outlives the server. */
+  get dataplanePid() {
+    const m = /data plane (?:started \(pid|pid) (\d+)/.exec(this.output);
+    return m ? Number(m[1]) : null;
+  }
+
   cli(args) {
     return must(run(process.execPath, [BIN, '--data', this.data, ...args]), `platformx ${args.join(' ')}`);
   }
@@ -114,7 +121,8 @@ export class BenchServer {
     return JSON.parse((await this.cli(['ps', app, '--json'])).stdout);
   }
 
-  async stop() {
+  /** Stops the server; `keepData` leaves the data folder for a next start on it. */
+  async stop({ keepData = false } = {}) {
     const child = this.child;
     if (child && child.exitCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
@@ -123,7 +131,7 @@ export class BenchServer {
       await exited;
       clearTimeout(t);
     }
-    fs.rmSync(this.top, { recursive: true, force: true });
+    if (!keepData) fs.rmSync(this.top, { recursive: true, force: true });
   }
 }
 

@@ -23,8 +23,14 @@ async function measure({ apps, log, unconfined }) {
   let tree;
   try {
     await sleep(SETTLE_MS);
-    const idle = rss(server.pid);
-    log(`server idle, 0 apps: RSS ${idle.rssMb.toFixed(1)} MB`);
+    // The platform's own memory: the server and its data plane (the proxy, the apps' parent).
+    const both = () => {
+      const a = rss(server.pid);
+      const b = rss(server.dataplanePid);
+      return { rssMb: a.rssMb + b.rssMb, peakMb: a.peakMb + b.peakMb, serverMb: a.rssMb, dataplaneMb: b.rssMb };
+    };
+    const idle = both();
+    log(`server + data plane idle, 0 apps: RSS ${idle.rssMb.toFixed(1)} MB (${idle.serverMb.toFixed(1)} + ${idle.dataplaneMb.toFixed(1)})`);
 
     tree = await AppTree.create(plainApp('footprint'));
     const names = Array.from({ length: apps }, (_, i) => `app${String(i + 1).padStart(2, '0')}`);
@@ -33,8 +39,8 @@ async function measure({ apps, log, unconfined }) {
       await tree.push(url);
     }
     await sleep(SETTLE_MS);
-    const loaded = rss(server.pid);
-    log(`server with ${apps} running apps: RSS ${loaded.rssMb.toFixed(1)} MB (peak ${loaded.peakMb.toFixed(1)} MB)`);
+    const loaded = both();
+    log(`server + data plane with ${apps} running apps: RSS ${loaded.rssMb.toFixed(1)} MB (${loaded.serverMb.toFixed(1)} + ${loaded.dataplaneMb.toFixed(1)}; peak ${loaded.peakMb.toFixed(1)} MB)`);
 
     // Each app process runs in its own process group: count the group and the tree under the app's pid.
     const table = processTable();
@@ -53,8 +59,8 @@ async function measure({ apps, log, unconfined }) {
         perApp.push({ app: name, process: p.process, pid: p.pid, command: table.get(p.pid)?.comm ?? '?', extra: members.size - 1, wrappersPss });
       }
     }
-    // Anything else the server keeps running (per-app log tailers, supervisors…) shows up as its other descendants.
-    const serverChildren = descendants(table, server.pid).filter((pid) => pid !== server.pid);
+    // Anything else the platform keeps running (per-app log tailers, supervisors…) shows up as other descendants.
+    const serverChildren = [...descendants(table, server.pid), ...descendants(table, server.dataplanePid)].filter((pid) => pid !== server.pid && pid !== server.dataplanePid);
     const others = serverChildren.filter((pid) => !appPids.has(pid) && !inAppTrees.has(pid));
     const extraPerApp = Math.max(...perApp.map((a) => a.extra));
     const wrappers = perApp.filter((a) => a.command !== 'node').length;
@@ -66,6 +72,8 @@ async function measure({ apps, log, unconfined }) {
       isolation,
       serverIdleRssMb: idle.rssMb,
       serverRssMbWithApps: loaded.rssMb,
+      serverOnlyRssMbWithApps: loaded.serverMb,
+      dataplaneRssMbWithApps: loaded.dataplaneMb,
       serverPeakRssMbWithApps: loaded.peakMb,
       extraProcessesPerApp: extraPerApp,
       wrapperPssMbPerApp: wrapperPssMb,

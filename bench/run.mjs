@@ -2,8 +2,9 @@
 // of the figures against their targets, and the same figures as JSON in
 // bench/results/latest.json (plus a dated copy).
 //
-//   node bench/run.mjs [--only proxy,deploy,redeploy,footprint] [--rounds 3] [--seconds 5]
+//   node bench/run.mjs [--only proxy,deploy,redeploy,footprint,restart] [--rounds 3] [--seconds 5]
 //                      [--reps 7] [--express-reps 5] [--redeploys 20] [--apps 20]
+//                      [--restart-apps 20,100] [--records 1000]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,9 +13,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runPushToLive, STEPS } from './deploy-bench.mjs';
 import { runFootprint } from './footprint-bench.mjs';
 import { runRedeployUnderLoad } from './redeploy-bench.mjs';
+import { runRestartBench } from './restart-bench.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PARTS = ['proxy', 'deploy', 'redeploy', 'footprint'];
+const PARTS = ['proxy', 'deploy', 'redeploy', 'footprint', 'restart'];
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -61,6 +63,9 @@ await part('proxy', '1. Proxy: direct vs platformx vs nginx', async () => {
 await part('deploy', '2. Push-to-live', () => runPushToLive({ reps: num('--reps', 9), expressReps: num('--express-reps', 5), log }));
 await part('redeploy', '3. Redeploy under load', () => runRedeployUnderLoad({ redeploys: num('--redeploys', 20), log }));
 await part('footprint', '4. Footprint', () => runFootprint({ apps: num('--apps', 20), log }));
+await part('restart', '5. Server restart, cold start, release history', () => runRestartBench({
+  apps: arg('--restart-apps', '20,100').split(',').map(Number), records: num('--records', 1000), log,
+}));
 results.machine.loadavgAtEnd = loadavg();
 results.totalSeconds = Math.round((performance.now() - t0) / 1000);
 
@@ -125,6 +130,21 @@ else if (fp) {
   if (un && !un.error) {
     rows.push(['4 footprint', `unconfined (server as nobody): RSS with ${un.apps} apps; processes per app beyond the app`,
       `${f(un.serverRssMbWithApps, 1)} MB; ${un.extraProcessesPerApp} (other server children: ${un.otherServerChildren})`, '0', met(un.targetsMet.noWrapper)]);
+  }
+}
+
+const rs = results.restart;
+if (rs?.error) note('5 restart', `failed: ${rs.error}`);
+else if (rs) {
+  for (const [n, r] of Object.entries(rs.restart)) {
+    rows.push(['5 restart', `${n} apps, SIGTERM + start: failed requests, longest gap`, `${r.failed} of ${r.ok + r.failed}, ${f(r.maxGapMs)} ms`, '0, < 50 ms', met(r.failed === 0 && r.maxGapMs < 50)]);
+  }
+  if (rs.coldStart) rows.push(['5 restart', `cold start of ${rs.coldStart.apps} apps: server ready, all answer`, `${f(rs.coldStart.readyMs)} ms, ${f(rs.coldStart.allAnswerMs)} ms`, '', '']);
+  const h = rs.history;
+  if (h) {
+    const [one, many] = Object.keys(h).map(Number).sort((a, b) => a - b);
+    rows.push(['5 restart', `config:set median ms, ${one} vs ${many} release records`, `${f(h[one].configSetMedianMs)} vs ${f(h[many].configSetMedianMs)}`, 'same', '']);
+    rows.push(['5 restart', `push median ms, ${one} vs ${many} release records`, `${f(h[one].pushMedianMs)} vs ${f(h[many].pushMedianMs)}`, 'same', '']);
   }
 }
 

@@ -29,5 +29,8 @@ export async function runServerCommand(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT', true));
     process.once('SIGTERM', () => stop('SIGTERM', opts.stopApps));
   });
-  return 0;
+  // Everything that matters is closed and flushed: exit now rather than wait on a
+  // stray handle (a stop must be quick, or a service manager's restart waits on it).
+  log('stopped');
+  process.exit(0);
 }
