@@ -6,9 +6,10 @@ import type http from 'node:http';
 /** More request headers get a 431; Node's server is told to keep them all so the count is exact. */
 export const MAX_REQUEST_HEADERS = 2000;
 
-export interface RequestTarget {
-  /** The authority of an absolute-form target, which replaces Host; null for origin-form. */
-  authority: string | null;
+/** Where an absolute-form request goes. */
+export interface AbsoluteTarget {
+  /** Its authority, which replaces Host. */
+  authority: string;
   /** The target in origin-form, as the app gets it. */
   path: string;
 }
@@ -20,13 +21,13 @@ export interface Refusal {
 
 const ABSOLUTE = /^https?:\/\/([^/?#]*)(.*)$/i;
 
-export function checkRequest(req: http.IncomingMessage): RequestTarget | Refusal {
+/** null for the common case: an origin-form (or `*`) target whose Host routes it. */
+export function checkRequest(req: http.IncomingMessage): AbsoluteTarget | Refusal | null {
   if (req.rawHeaders.length > MAX_REQUEST_HEADERS * 2) {
     return { status: 431, why: `More than ${MAX_REQUEST_HEADERS} request headers.` };
   }
   const url = req.url ?? '';
-  // Origin-form (and OPTIONS *): the common case, one character compare.
-  if (url.charCodeAt(0) === 47 /* / */ || url === '*') return { authority: null, path: url };
+  if (url.charCodeAt(0) === 47 /* / */ || url === '*') return null;
   // Absolute-form: the target's authority decides the app, not the Host header.
   const m = ABSOLUTE.exec(url);
   if (!m || m[1] === '' || m[1]!.includes('@')) {

@@ -73,7 +73,7 @@ export class Exchange implements UpstreamExchange, Timed, ClientSide {
   private awaitingHead = false;
   /** A response head, and body pieces after it, waiting for the end of the read they came in. */
   private head: ResponseHead | null = null;
-  private held: Buffer[] = [];
+  private held: Buffer[] | null = null;
   deadline = Infinity;
 
   constructor(
@@ -169,7 +169,7 @@ export class Exchange implements UpstreamExchange, Timed, ClientSide {
   onBody(chunk: Buffer): void {
     if (!this.conn) return;
     this.deadline = this.deadlines.now + this.timeouts.idleMs;
-    if (this.head) this.held.push(chunk);
+    if (this.head) (this.held ??= []).push(chunk);
     else this.write(chunk);
   }
 
@@ -177,11 +177,11 @@ export class Exchange implements UpstreamExchange, Timed, ClientSide {
     if (!this.head || !this.conn) return;
     if (!this.writeHead()) return;
     const held = this.held;
-    this.held = [];
-    for (const chunk of held) this.write(chunk);
+    this.held = null;
+    if (held) for (const chunk of held) this.write(chunk);
     // The body is still to come: the client gets the head now (a stream's
     // first sign of life), and a later failure can only be a cut response.
-    if (held.length === 0) this.res.flushHeaders();
+    else this.res.flushHeaders();
   }
 
   onEnd(last: Buffer | null): void {
@@ -190,8 +190,9 @@ export class Exchange implements UpstreamExchange, Timed, ClientSide {
     if (!conn) return this.done();
     // A refused head has become a 502 (abort); a refused write has closed the client.
     if (this.head && !this.writeHead()) return;
-    for (const chunk of this.held) this.write(chunk);
-    this.held = [];
+    const held = this.held;
+    this.held = null;
+    if (held) for (const chunk of held) this.write(chunk);
     this.done();
     this.conn = null;
     // The app answered before the whole request body reached it: that

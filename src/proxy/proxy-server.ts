@@ -63,15 +63,16 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       if (onAccess) res.once('close', () => onAccess(accessEntry(req, res, hostHeader, sourceIp, app, port, start)));
     };
     const target = checkRequest(req);
-    if ('status' in target) {
+    if (target !== null && 'status' in target) {
       log(null, null, req.headers.host ?? '');
       sendRefusal(res, target.status, target.why);
       return;
     }
+    const path = target === null ? req.url! : target.path;
     const proto = (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-    const fwd = requestHeaders(req.rawHeaders, sourceIp, proto, upgrade !== null, target.path, target.authority);
+    const fwd = requestHeaders(req.rawHeaders, sourceIp, proto, upgrade !== null, path, target?.authority ?? null);
     const route = table.lookup(fwd.host);
-    if (isPlatformPing(req.method, target.path, fwd.host, route !== undefined, baseDomain)) {
+    if (isPlatformPing(req.method, path, fwd.host, route !== undefined, baseDomain)) {
       log(null, null, fwd.host);
       sendPong(res);
       return;
@@ -89,8 +90,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     res.once('close', () => {
       exchange?.clientClosed();
       backend.end();
+      if (onAccess) onAccess(accessEntry(req, res, fwd.host, sourceIp, route.app, backend.port, start));
     });
-    log(route.app, backend.port, fwd.host);
     const to = { app: route.app, port: backend.port };
     if (upgrade === null) {
       exchange = httpForwarder.forward(req, res, to, fwd);

@@ -65,6 +65,7 @@ export function parseResponseHead(text: string, ctx: HeadContext): ResponseHead 
   const upgrade = status === 101;
   if (upgrade && !ctx.upgrade) return null;
   let length = -1;
+  let lengthText = '';
   let codings: string[] | null = null;
   let connection: string | null = null;
   let pos = eol + 2;
@@ -86,6 +87,7 @@ export function parseResponseHead(text: string, ctx: HeadContext): ResponseHead 
         const v = parseDigits(value);
         if (v < 0 || (length >= 0 && v !== length)) return null;
         length = v;
+        lengthText = value;
         continue;
       } else if (lower === 'transfer-encoding') {
         codings ??= [];
@@ -122,7 +124,7 @@ export function parseResponseHead(text: string, ctx: HeadContext): ResponseHead 
   if (upgrade || status < 200 || status === 204) return head;
   if (status === 304 || ctx.noBody) {
     // The length of the body a GET would have had: passed on, nothing follows.
-    if (length >= 0) headers.push('Content-Length', String(length));
+    if (length >= 0) headers.push('Content-Length', lengthText);
     return head;
   }
   if (codings !== null) {
@@ -138,7 +140,7 @@ export function parseResponseHead(text: string, ctx: HeadContext): ResponseHead 
   } else if (length >= 0) {
     head.framing = Framing.Length;
     head.length = length;
-    headers.push('Content-Length', String(length));
+    headers.push('Content-Length', lengthText);
   } else {
     head.framing = Framing.UntilClose;
     head.keepAlive = false;

@@ -45,8 +45,9 @@ export const enum Parsed {
 export class ResponseParser {
   private state = State.Idle;
   private sink: ResponseSink | null = null;
-  private noBody = false;
-  private upgrade = false;
+  /** For the current request (the HeadContext of its heads). */
+  noBody = false;
+  upgrade = false;
   /** Pieces of a head that came in several reads; joined once, when it is complete. */
   private headParts: Buffer[] = [];
   private headBytes = 0;
@@ -205,7 +206,7 @@ export class ResponseParser {
         ? buf.toString('latin1', pos, end - 4)
         : Buffer.concat([...this.headParts, buf.subarray(pos, end)]).toString('latin1', 0, size - 4);
     this.resetHead();
-    const head = parseResponseHead(text, { noBody: this.noBody, upgrade: this.upgrade });
+    const head = parseResponseHead(text, this);
     if (!head) return HEAD_ERROR;
     if (head.status < 200 && head.status !== 101) {
       // Interim responses (100, 103 Early Hints…) are read past: the client
