@@ -262,8 +262,10 @@ function stricterOnPurpose(stream: string): boolean {
     /(?:^|\n)HTTP\/[^\n]*\r(?!\n)/.test(stream) ||
     // A head over 16 KB.
     end > 16 * 1024 - 4 ||
-    // An empty line between an interim response and the next head.
-    /HTTP\/1\.[01] 1\d\d[^]*?\r\n\r\n\r\n/.test(stream) ||
+    // An empty line (or a bare LF) between an interim response and the next head.
+    /HTTP\/1\.[01] 1\d\d[^]*?\r\n\r\n[\r\n]/.test(stream) ||
+    // Whitespace after a Transfer-Encoding value (llhttp reads `chunked<TAB>` as not chunked).
+    /\r\ntransfer-encoding:[^\r\n]*[ \t](?:\r\n|$)/i.test(head) ||
     // A transfer coding that is not a token (or empty), or chunked before the
     // last one (passing that on would apply chunked twice).
     codings.some((c) => !/^[!#$%&'*+\-.^_`|~0-9a-z]+(;.*)?$/.test(c)) ||

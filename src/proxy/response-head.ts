@@ -90,6 +90,8 @@ export function parseResponseHead(text: string, ctx: HeadContext): ResponseHead 
         lengthText = value;
         continue;
       } else if (lower === 'transfer-encoding') {
+        // Parsers disagree on whether `chunked<TAB>` ends in chunked: refused.
+        if (endsWithOws(text, next)) return null;
         codings ??= [];
         if (!addCodings(codings, value)) return null;
         continue;
@@ -183,6 +185,11 @@ function parseDigits(value: string): number {
     v = v * 10 + d;
   }
   return v;
+}
+
+function endsWithOws(text: string, end: number): boolean {
+  const c = text.charCodeAt(end - 1);
+  return c === 32 || c === 9;
 }
 
 function trimOws(text: string, start: number, end: number): string {
