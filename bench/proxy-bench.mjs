@@ -21,13 +21,13 @@ import { parseWrk } from './bench-platform.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
-const HOST = 'bench.example.com';
+export const HOST = 'bench.example.com';
 const CONNECTIONS = 50;
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 // ---------------------------------------------------------------- children
 
-const UPSTREAM_BODY = 'Hello from the tiny app\n';
+export const UPSTREAM_BODY = 'Hello from the tiny app\n';
 
 function runUpstream() {
   const body = UPSTREAM_BODY;
@@ -72,9 +72,10 @@ async function runProxy(upstreamPort, forwarderName = 'hand-written') {
 
 // ---------------------------------------------------------------- helpers
 
-function startChild(args) {
+/** Runs `file` (this one by default) as a child with args; resolves once it prints "port N". */
+export function startChild(args, file = fileURLToPath(import.meta.url)) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d) => {
@@ -99,7 +100,7 @@ function fetchBody(port) {
   });
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
       const { port } = s.address();
@@ -108,7 +109,7 @@ function freePort() {
   });
 }
 
-function waitForPort(port, timeoutMs = 5000) {
+export function waitForPort(port, timeoutMs = 5000) {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = () => {
@@ -127,7 +128,7 @@ function waitForPort(port, timeoutMs = 5000) {
   });
 }
 
-function which(cmd) {
+export function which(cmd) {
   for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
     const p = path.join(dir, cmd);
     try {
@@ -141,7 +142,7 @@ function which(cmd) {
 }
 
 /** The pid and every descendant (nginx's workers). */
-function processTree(pid) {
+export function processTree(pid) {
   const pids = [pid];
   const parents = new Map();
   for (const entry of fs.readdirSync('/proc')) {
@@ -159,7 +160,7 @@ function processTree(pid) {
 }
 
 /** CPU seconds (user+system) of a process tree. */
-function cpuSeconds(pids) {
+export function cpuSeconds(pids) {
   let ticks = 0;
   for (const pid of pids) {
     try {
@@ -174,7 +175,7 @@ function cpuSeconds(pids) {
 }
 
 /** Resident set size in MB of a process tree. */
-function rssMb(pids) {
+export function rssMb(pids) {
   let kb = 0;
   for (const pid of pids) {
     try {
@@ -187,9 +188,10 @@ function rssMb(pids) {
   return kb / 1024;
 }
 
-function wrk(port, seconds) {
+/** wrk at 50 connections; `scheme` https and `headers` for the TLS bench. */
+export function wrk(port, seconds, { scheme = 'http', headers = [] } = {}) {
   return new Promise((resolve, reject) => {
-    const args = ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, `http://127.0.0.1:${port}/`];
+    const args = ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, ...headers.flatMap((h) => ['-H', h]), `${scheme}://127.0.0.1:${port}/`];
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
@@ -199,7 +201,8 @@ function wrk(port, seconds) {
   });
 }
 
-async function startNginx(nginxBin, upstreamPort) {
+/** nginx in front of the upstream; with tls ({ cert, key }) it listens with TLS and HTTP/2 offered over ALPN, as platformx does. */
+export async function startNginx(nginxBin, upstreamPort, tls = null) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pxbench-nginx-'));
   const port = await freePort();
   for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) fs.mkdirSync(path.join(dir, d));
@@ -221,7 +224,9 @@ http {
   scgi_temp_path ${dir}/scgi;
   upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; }
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${tls ? ' ssl http2' : ''};${tls ? `
+    ssl_certificate ${tls.cert};
+    ssl_certificate_key ${tls.key};` : ''}
     location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
@@ -229,7 +234,8 @@ http {
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header X-Forwarded-Host $http_host;${tls ? `
+      proxy_set_header X-Forwarded-Port $server_port;` : ''}
     }
   }
 }
@@ -242,7 +248,7 @@ http {
   return { child, port, dir };
 }
 
-function stop(child) {
+export function stop(child) {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     child.once('exit', () => resolve());

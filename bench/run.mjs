@@ -2,7 +2,7 @@
 // of the figures against their targets, and the same figures as JSON in
 // bench/results/latest.json (plus a dated copy).
 //
-//   node bench/run.mjs [--only proxy,deploy,redeploy,footprint,restart] [--rounds 3] [--seconds 5]
+//   node bench/run.mjs [--only proxy,tls,deploy,redeploy,footprint,restart,network] [--rounds 3] [--seconds 5]
 //                      [--reps 7] [--express-reps 5] [--redeploys 20] [--apps 20]
 //                      [--restart-apps 20,100] [--records 1000]
 import { execFileSync } from 'node:child_process';
@@ -12,11 +12,12 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runPushToLive, STEPS } from './deploy-bench.mjs';
 import { runFootprint } from './footprint-bench.mjs';
+import { runNetworkBench } from './network-bench.mjs';
 import { runRedeployUnderLoad } from './redeploy-bench.mjs';
 import { runRestartBench } from './restart-bench.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PARTS = ['proxy', 'deploy', 'redeploy', 'footprint', 'restart'];
+const PARTS = ['proxy', 'tls', 'deploy', 'redeploy', 'footprint', 'restart', 'network'];
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -60,12 +61,17 @@ await part('proxy', '1. Proxy: direct vs platformx vs nginx', async () => {
   const { runProxyBench } = await import(pathToFileURL(file).href);
   return runProxyBench({ rounds: num('--rounds', 5), seconds: num('--seconds', 5), log });
 });
+await part('tls', '1b. TLS: platformx vs nginx, same certificate', async () => {
+  const { runTlsBench } = await import(pathToFileURL(path.join(HERE, 'tls-bench.mjs')).href);
+  return runTlsBench({ rounds: num('--tls-rounds', 3), seconds: num('--seconds', 5), log });
+});
 await part('deploy', '2. Push-to-live', () => runPushToLive({ reps: num('--reps', 9), expressReps: num('--express-reps', 5), log }));
 await part('redeploy', '3. Redeploy under load', () => runRedeployUnderLoad({ redeploys: num('--redeploys', 20), log }));
 await part('footprint', '4. Footprint', () => runFootprint({ apps: num('--apps', 20), log }));
 await part('restart', '5. Server restart, cold start, release history', () => runRestartBench({
   apps: arg('--restart-apps', '20,100').split(',').map(Number), records: num('--records', 1000), log,
 }));
+await part('network', '6. Network policy cost', () => runNetworkBench({ rounds: num('--rounds', 5), seconds: num('--seconds', 5), log }));
 results.machine.loadavgAtEnd = loadavg();
 results.totalSeconds = Math.round((performance.now() - t0) / 1000);
 
@@ -90,6 +96,19 @@ else if (proxy) {
     rows.push(['1 proxy', 'p99 platformx/nginx', `${f(n.p99, 2)}x`, '<= 2x', met(proxy.targetsMet.p99)]);
   } else note('1 proxy', 'nginx not installed: compared against direct only');
   rows.push(['1 proxy', 'throughput, p99 platformx/direct', `${f(d.rps, 2)}x, ${f(d.p99, 2)}x`, '', '']);
+}
+
+const tlsr = results.tls;
+if (tlsr?.error) note('1b tls', `failed: ${tlsr.error}`);
+else if (tlsr) {
+  for (const [name, t] of Object.entries(tlsr.targets)) {
+    rows.push(['1b tls', `${name}: per s, p50/p99 ms, CPU µs each`, `${f(t.perSecond)}, ${f(t.p50Ms, 2)}/${f(t.p99Ms, 2)}, ${f(t.cpuUsPerReq, 1)}`, '', '']);
+  }
+  const r = tlsr.ratios;
+  if (r) {
+    rows.push(['1b tls', 'keep-alive req/s platformx/nginx (p99 ratio)', `${f(r.keepAlive.rps, 2)}x (${f(r.keepAlive.p99, 2)}x)`, '>= 0.6x', met(tlsr.targetsMet.keepAlive)]);
+    rows.push(['1b tls', 'handshakes/s platformx/nginx (p99 ratio)', `${f(r.handshakes.rps, 2)}x (${f(r.handshakes.p99, 2)}x)`, '>= 0.5x', met(tlsr.targetsMet.handshakes)]);
+  } else note('1b tls', 'nginx not installed: platformx measured alone');
 }
 
 const dep = results.deploy;
@@ -146,6 +165,16 @@ else if (rs) {
     rows.push(['5 restart', `config:set median ms, ${one} vs ${many} release records`, `${f(h[one].configSetMedianMs)} vs ${f(h[many].configSetMedianMs)}`, 'same', '']);
     rows.push(['5 restart', `push median ms, ${one} vs ${many} release records`, `${f(h[one].pushMedianMs)} vs ${f(h[many].pushMedianMs)}`, 'same', '']);
   }
+}
+
+const net = results.network;
+if (net?.skipped || net?.error) note('6 network', net.skipped ?? `failed: ${net.error}`);
+else if (net) {
+  const pr = net.perRequest;
+  rows.push(['6 network', 'through the proxy with / without the policy: req/s, p99 ms', `${f(pr.withPolicy.rps)} / ${f(pr.withoutPolicy.rps)}, ${f(pr.withPolicy.p99Ms, 2)} / ${f(pr.withoutPolicy.p99Ms, 2)} (ratios ${f(pr.ratios.rps, 2)}x, ${f(pr.ratios.p99, 2)}x)`, '', '']);
+  const pp = net.perPacket;
+  rows.push(['6 network', "an app's loopback round trip; new allowed connection, µs with / without", `${f(pp.roundTripUs.withPolicy, 1)} / ${f(pp.roundTripUs.withoutPolicy, 1)}; ${f(pp.newConnectionUs.withPolicy)} / ${f(pp.newConnectionUs.withoutPolicy)}`, '', '']);
+  rows.push(['6 network', 'per app: resident processes; nft call per process start or exit, ms; start-up ms', `${net.perApp.residentProcesses}; ${f(net.perApp.updateMedianMs, 1)}; ${f(net.startupMedianMs)}`, '0', met(net.perApp.residentProcesses === 0)]);
 }
 
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

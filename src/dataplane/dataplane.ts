@@ -1,9 +1,18 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { UnconfinedApprunner, type Apprunner } from '../apprunner/apprunner.js';
+import { dataScope } from '../apprunner/data-scope.js';
 import { detectIsolation } from '../apprunner/isolation.js';
+import { parseCidr } from '../apprunner/network-policy-cidr.js';
+import { installNetworkPolicy, sharedNetwork } from '../apprunner/network-policy.js';
 import { SandboxedApprunner } from '../apprunner/sandboxed-apprunner.js';
 import { lineReader } from '../control/protocol.js';
+import { ChallengeTokens } from '../certs/acme-issuer.js';
+import { bundlePem, parseBundle } from '../certs/certificate.js';
+import { edgeHook } from '../certs/edge.js';
+import { startHttpsListener, type HttpsListener } from '../certs/https-listener.js';
+import { makeSelfSigned } from '../certs/self-signed.js';
+import { TlsIndex } from '../certs/tls-index.js';
 import { startProxy } from '../proxy/proxy-server.js';
 import type { AccessEntry } from '../proxy/types.js';
 import { ProcessKeeper } from './process-keeper.js';
@@ -35,7 +44,6 @@ export interface RunningDataplane {
  */
 export async function startDataplane(o: DataplaneOptions): Promise<RunningDataplane> {
   const isolation = detectIsolation();
-  const apprunner: Apprunner = isolation.isolation === 'sandbox' ? new SandboxedApprunner(o.dataDir) : new UnconfinedApprunner();
   /** The connection of the server that steers; events go to it once it subscribed. */
   let client: net.Socket | null = null;
   let subscribed = false;
@@ -67,6 +75,31 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
     if (subscribed && !timer) timer = setTimeout(flush, FLUSH_MS);
   };
 
+  // HTTPS: the server sends the certificates (op 'tls'); until then a placeholder answers handshakes.
+  const tokens = new ChallengeTokens();
+  const index = o.listeners.httpsPort === null ? null
+    : new TlsIndex(parseBundle(bundlePem(await makeSelfSigned(['localhost'])), 'the placeholder certificate'));
+  let https: HttpsListener | null = null;
+  const proxy = await startProxy({
+    host: o.listeners.host, port: o.listeners.httpPort,
+    onAccess: (e) => {
+      access.push(e);
+      queued();
+    },
+    edge: index ? edgeHook({ index, tokens, httpsPort: () => https?.port ?? 443 }) : undefined,
+  });
+  if (index) https = await startHttpsListener({ host: o.listeners.host, port: o.listeners.httpsPort!, index, proxy });
+  // The policy is in force before the keeper can spawn anything; it lives as long as the apps do.
+  const network = isolation.isolation === 'sandbox'
+    ? await installNetworkPolicy({
+      scope: dataScope(o.dataDir), publicPorts: https ? [proxy.port, https.port] : [proxy.port], denyEgress: o.listeners.denyEgress.map(parseCidr), log: o.log,
+    })
+    : sharedNetwork('the sandbox is off');
+  const apprunner: Apprunner = isolation.isolation === 'sandbox' ? new SandboxedApprunner(o.dataDir, network) : new UnconfinedApprunner();
+  // A fresh data plane owns nothing yet: whatever a killed one (or a server before the data
+  // plane existed) left in this data folder's cgroups goes, before anything is spawned.
+  const swept = await apprunner.sweepLeftovers(() => false);
+  if (swept.killed) o.log(`stopped ${swept.killed} process(es) a previous run left in this data folder's cgroups`);
   const keeper = new ProcessKeeper(apprunner, {
     output: (app, tag, text) => {
       output.push({ app, tag, text });
@@ -75,13 +108,6 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
     exit: (id, exit) => {
       exits.push({ ev: 'exit', id, exit });
       if (subscribed && !timer) timer = setTimeout(flush, 0);
-    },
-  });
-  const proxy = await startProxy({
-    host: o.listeners.host, port: o.listeners.httpPort,
-    onAccess: (e) => {
-      access.push(e);
-      queued();
     },
   });
   const { routes } = proxy;
@@ -96,7 +122,8 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
       ipc.close();
       await keeper.stopAll(STOP_GRACE_MS);
       apprunner.close();
-      await proxy.close();
+      await network.close();
+      await Promise.all([proxy.close(), https?.close()]);
       flush();
       client?.end();
       fs.rmSync(o.socketPath, { force: true });
@@ -107,8 +134,8 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
     switch (call.op) {
       case 'hello': {
         const hello: Hello = {
-          protocol: DATAPLANE_PROTOCOL, pid: process.pid, startedAt, listeners: o.listeners, httpPort: proxy.port,
-          isolation: apprunner.isolation, processes: keeper.list(),
+          protocol: DATAPLANE_PROTOCOL, pid: process.pid, startedAt, listeners: o.listeners, httpPort: proxy.port, httpsPort: https?.port ?? null,
+          isolation: apprunner.isolation, network: network.summary, processes: keeper.list(),
         };
         return hello;
       }
@@ -132,6 +159,17 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
       case 'signal': return keeper.signal(call.proc, call.signal);
       case 'foreground': return keeper.foreground(call.proc);
       case 'forget': return keeper.forget(call.proc);
+      case 'tls': {
+        if (!index) return { httpsPort: null };
+        const certs = call.certs.map((c, i) => parseBundle(bundlePem(c), `certificate ${i}`));
+        index.replace(new Map(call.hosts.map(([h, i]) => [h, certs[i]!])), certs[call.fallback]!, new Map(call.policies));
+        return { httpsPort: https?.port ?? null };
+      }
+      case 'acmeToken': {
+        if (call.entry) tokens.add(call.token, call.entry.host, call.entry.keyAuthorization);
+        else tokens.remove(call.token);
+        return null;
+      }
       case 'shutdown': {
         setImmediate(() => void shutdown());
         return null;
@@ -172,6 +210,6 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
     });
   });
   fs.chmodSync(o.socketPath, 0o600);
-  o.log(`serving http on ${o.listeners.host}:${proxy.port}; isolation ${apprunner.isolation}`);
+  o.log(`serving http on ${o.listeners.host}:${proxy.port}; isolation ${apprunner.isolation}; network ${network.summary.mode}${network.summary.reason ? ` (${network.summary.reason})` : ''}`);
   return { httpPort: proxy.port, done, shutdown };
 }

@@ -1,5 +1,5 @@
 // The data plane process: `node dist/dataplane/main.js --data DIR --socket PATH
-// --host ADDR --http-port N`. Started (detached) by the first server of a data
+// --host ADDR --http-port N [--deny-egress CIDR]…`. Started (detached) by the first server of a data
 // folder; later servers find it through its socket.
 import { parseArgs } from 'node:util';
 import { startDataplane } from './dataplane.js';
@@ -10,11 +10,13 @@ const { values } = parseArgs({
     socket: { type: 'string' },
     host: { type: 'string' },
     'http-port': { type: 'string' },
+    'https-port': { type: 'string' },
+    'deny-egress': { type: 'string', multiple: true },
   },
   strict: true,
 });
 if (!values.data || !values.socket || !values.host || values['http-port'] === undefined) {
-  process.stderr.write('usage: dataplane --data DIR --socket PATH --host ADDR --http-port N\n');
+  process.stderr.write('usage: dataplane --data DIR --socket PATH --host ADDR --http-port N [--deny-egress CIDR]...\n');
   process.exit(2);
 }
 const log = (line: string) => process.stdout.write(`${new Date().toISOString()} dataplane: ${line}\n`);
@@ -23,7 +25,10 @@ process.on('SIGHUP', () => {});
 try {
   const dp = await startDataplane({
     dataDir: values.data, socketPath: values.socket, log,
-    listeners: { host: values.host, httpPort: Number(values['http-port']) },
+    listeners: {
+      host: values.host, httpPort: Number(values['http-port']),
+      httpsPort: values['https-port'] === undefined || values['https-port'] === 'off' ? null : Number(values['https-port']),
+      denyEgress: values['deny-egress'] ?? [] },
   });
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void dp.shutdown());
   // The launcher waits for this line.

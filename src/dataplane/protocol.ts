@@ -3,11 +3,12 @@
 // plane keeps the proxy's listeners and the app processes, so both outlive a
 // restart of the server; the server steers them and writes the logs.
 
+import type { NetworkSummary } from '../apprunner/network-policy.js';
 import type { RunSpec } from '../apprunner/types.js';
 import type { AccessEntry, ProxySettings } from '../proxy/types.js';
 
-/** Bumped when a message changes shape: a server never steers a data plane of another version. */
-export const DATAPLANE_PROTOCOL = 2;
+/** Bumped when a message changes shape: a server never steers a data plane of another version. 4: RunSpec.runtime (engines.node). 5: configureProxy. */
+export const DATAPLANE_PROTOCOL = 5;
 
 /** What a hosted process is, so a new server can adopt it. */
 export interface ProcessMeta {
@@ -36,6 +37,10 @@ export interface ExitInfo {
 export interface ListenerSpec {
   host: string;
   httpPort: number;
+  /** null: no HTTPS listener. */
+  httpsPort: number | null;
+  /** --deny-egress ranges (validated CIDR texts) the data plane's network policy refuses. */
+  denyEgress: string[];
 }
 
 export interface Hello {
@@ -44,7 +49,10 @@ export interface Hello {
   startedAt: number;
   listeners: ListenerSpec;
   httpPort: number;
+  httpsPort: number | null;
   isolation: 'sandbox' | 'none';
+  /** The network policy its apps run under (it owns the nftables table). */
+  network: NetworkSummary;
   processes: HostedProcessInfo[];
 }
 
@@ -64,7 +72,11 @@ export type Request =
   | { op: 'signal'; proc: string; signal: NodeJS.Signals }
   | { op: 'foreground'; proc: string }
   | { op: 'forget'; proc: string }
-  | { op: 'shutdown' };
+  | { op: 'shutdown' }
+  /** The certificates to serve (each once, by index), which host gets which, and the redirect/HSTS policies. Replies the HTTPS port. */
+  | { op: 'tls'; certs: Array<{ key: string; chain: string }>; hosts: Array<[string, number]>; fallback: number; policies: Array<[string, { redirect: boolean; hsts: boolean }]> }
+  /** An ACME HTTP-01 token the proxy answers on its HTTP port (null: withdrawn). */
+  | { op: 'acmeToken'; token: string; entry: { host: string; keyAuthorization: string } | null };
 
 /** A request on the wire: `id` pairs it with its reply. */
 export type Call = Request & { id: number };

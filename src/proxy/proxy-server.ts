@@ -17,6 +17,9 @@ export interface RunningProxy {
   routes: RouteControl;
   /** Applies new settings to requests from now on. */
   configure(settings: ProxySettings): void;
+  /** The request and upgrade handlers, for another listener (HTTPS) to hand its traffic to. */
+  onRequest(req: http.IncomingMessage, res: http.ServerResponse): void;
+  onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void;
   close(): Promise<void>;
 }
 
@@ -42,6 +45,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const ownForwarder = new HttpForwarder(timeouts);
   const httpForwarder: Forwarding = opts.forwarder ?? ownForwarder;
   const onAccess = opts.onAccess;
+  const edge = opts.edge;
 
   const routes: RouteControl = {
     setHosts: (app, hosts) => table.setHosts(app, hosts),
@@ -71,6 +75,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     const path = target === null ? req.url! : target.path;
     const proto = (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
     const fwd = requestHeaders(req.rawHeaders, sourceIp, proto, upgrade !== null, path, target?.authority ?? null);
+    // HTTPS's hook (ACME challenges, redirects, HSTS); an upgrade gets only its headers.
+    if (edge && edge(req, upgrade === null ? res : null, fwd)) return;
     const route = table.lookup(fwd.host);
     if (isPlatformPing(req.method, path, fwd.host, route !== undefined, baseDomain)) {
       log(null, null, fwd.host);
@@ -165,7 +171,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       table.close();
     }));
 
-  return { port: (server.address() as AddressInfo).port, routes, configure, close };
+  return { port: (server.address() as AddressInfo).port, routes, configure, onRequest, onUpgrade, close };
 }
 
 /** An exception while starting an exchange: that client gets a 502, nobody else notices. */

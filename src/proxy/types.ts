@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ForwardedRequest } from './forward-headers.js';
 import type { Forwarding } from './http-forwarder.js';
 
 // The narrow interface Maestro uses to steer the proxy. Maestro never touches
@@ -45,6 +47,13 @@ export interface BackendShift {
   done: Promise<void>;
 }
 
+/**
+ * Runs for each request once its headers for the app are made (res is null for
+ * an upgrade); may add to fwd.headers. True when it answered the request itself
+ * (an ACME challenge, a redirect to HTTPS): the request then goes no further.
+ */
+export type EdgeHook = (req: IncomingMessage, res: ServerResponse | null, fwd: ForwardedRequest) => boolean;
+
 /** What the server's flags set in the proxy; changeable while it serves (RunningProxy.configure). */
 export interface ProxySettings {
   /** The platform's own domain: `/_ping_` there (and on IP literals) is always the proxy's pong. Default localhost. */
@@ -59,6 +68,7 @@ export interface ProxyOptions extends Partial<ProxySettings> {
   host: string;
   port: number;
   onAccess?: (entry: AccessEntry) => void;
+  edge?: EdgeHook;
   /** Replaces the built-in HTTP forwarder; the bench compares undici's with it. Upgrades always use the built-in one. */
   forwarder?: Forwarding;
 }

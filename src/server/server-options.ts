@@ -1,4 +1,6 @@
+import { CidrError, parseCidr, type Cidr } from '../apprunner/network-policy-cidr.js';
 import { UserError } from '../state/names.js';
+import { parseLogFormat, type LogFormat } from './server-log.js';
 
 export interface ServerOptions {
   data: string;
@@ -9,6 +11,9 @@ export interface ServerOptions {
   dnodePort: number | null;
   dnodeHost: string;
   dnodeAllow: string[];
+  /** The dashboard and /metrics, on host; null = off. */
+  dashboardPort: number | null;
+  logFormat: LogFormat;
   baseDomain: string;
   keep: number;
   /** Release records kept per app (older ones go to its archive file). */
@@ -20,7 +25,22 @@ export interface ServerOptions {
   idleTimeoutMs: number;
   /** SIGTERM stops the apps and the data plane too (otherwise they serve on for the next server). */
   stopApps: boolean;
+  /** Ranges apps may not reach, beyond loopback and link-local (see network-policy.ts). */
+  denyEgress: Cidr[];
+  /** null: no HTTPS listener. */
+  httpsPort: number | null;
+  acme: AcmeOptions;
 }
+
+export interface AcmeOptions {
+  directoryUrl: string;
+  /** Extra CA certificates (PEM file) trusted for the directory's TLS: a private or test CA. */
+  caFile: string | null;
+  email: string | null;
+}
+
+export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
+export const LETS_ENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
 
 /** Each option: flag, environment variable, default. Port 0 picks a free port; "off" disables a listener. */
 const SPEC = {
@@ -32,6 +52,8 @@ const SPEC = {
   dnodePort: ['--dnode-port', 'PLATFORMX_DNODE_PORT', '7272'],
   dnodeHost: ['--dnode-host', 'PLATFORMX_DNODE_HOST', '127.0.0.1'],
   dnodeAllow: ['--dnode-allow', 'PLATFORMX_DNODE_ALLOW', ''],
+  dashboardPort: ['--dashboard-port', 'PLATFORMX_DASHBOARD_PORT', '8002'],
+  logFormat: ['--log-format', 'PLATFORMX_LOG_FORMAT', 'text'],
   baseDomain: ['--base-domain', 'PLATFORMX_BASE_DOMAIN', 'localhost'],
   keep: ['--keep', 'PLATFORMX_KEEP', '5'],
   keepReleases: ['--keep-releases', 'PLATFORMX_KEEP_RELEASES', '100'],
@@ -41,10 +63,19 @@ const SPEC = {
   requestTimeout: ['--request-timeout', 'PLATFORMX_REQUEST_TIMEOUT', '30'],
   idleTimeout: ['--idle-timeout', 'PLATFORMX_IDLE_TIMEOUT', '60'],
   stopApps: ['--stop-apps', 'PLATFORMX_STOP_APPS', ''],
+  // Repeatable; the variable takes a comma-separated list.
+  denyEgress: ['--deny-egress', 'PLATFORMX_DENY_EGRESS', ''],
+  httpsPort: ['--https-port', 'PLATFORMX_HTTPS_PORT', '8443'],
+  acmeDirectory: ['--acme-directory', 'PLATFORMX_ACME_DIRECTORY', LETS_ENCRYPT],
+  acmeStaging: ['--acme-staging', 'PLATFORMX_ACME_STAGING', ''],
+  acmeCa: ['--acme-ca', 'PLATFORMX_ACME_CA', ''],
+  acmeEmail: ['--acme-email', 'PLATFORMX_ACME_EMAIL', ''],
 } as const;
 
+const REPEATABLE = new Set(['denyEgress']);
+
 /** Flags that take no value: present means on. */
-const SWITCHES = new Set(['--stop-apps']);
+const SWITCHES = new Set(['--stop-apps', '--acme-staging']);
 
 export const SERVER_USAGE = `platformx server ${Object.values(SPEC).map(([flag, , def]) => (SWITCHES.has(flag) ? `[${flag}]` : `[${flag} ${def || '…'}]`)).join(' ')}`;
 
@@ -65,17 +96,32 @@ function seconds(name: string, text: string, allowZero = false): number {
   return n * 1000;
 }
 
+function cidrs(text: string): Cidr[] {
+  return text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
+    try {
+      return parseCidr(s);
+    } catch (err) {
+      if (err instanceof CidrError) throw new UserError(`--deny-egress ${err.message}`);
+      throw err;
+    }
+  });
+}
+
 export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerOptions {
   const raw: Record<string, string> = {};
   for (const [key, [, envName, def]] of Object.entries(SPEC)) raw[key] = env[envName] ?? def;
+  const fromArgv = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const entry = Object.entries(SPEC).find(([, [f]]) => f === flag);
     if (!entry) throw new UserError(`unknown server option '${arg}': usage: ${SERVER_USAGE}`);
-    const value = SWITCHES.has(flag) ? (inline ?? 'yes') : (inline ?? argv[++i]);
+    const value = SWITCHES.has(flag) ? (inline ?? 'true') : (inline ?? argv[++i]);
     if (value === undefined) throw new UserError(`${flag} needs a value`);
-    raw[entry[0]] = value;
+    // Flags given on the command line replace the variable's list instead of adding to it.
+    if (REPEATABLE.has(entry[0]) && fromArgv.has(entry[0])) raw[entry[0]] += `,${value}`;
+    else raw[entry[0]] = value;
+    fromArgv.add(entry[0]);
   }
   const keep = Number(raw.keep);
   if (!Number.isInteger(keep) || keep < 1) throw new UserError(`--keep must be a whole number of builds, 1 or more, not '${raw.keep}'`);
@@ -84,6 +130,11 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     throw new UserError(`--keep-releases must be a whole number of release records, at least --keep (${keep}), not '${raw.keepReleases}'`);
   }
   if (!/^[a-z0-9.-]+$/i.test(raw.baseDomain!)) throw new UserError(`--base-domain must be a hostname, not '${raw.baseDomain}'`);
+  const staging = /^(1|true|yes)$/i.test(raw.acmeStaging!);
+  if (staging && raw.acmeDirectory !== LETS_ENCRYPT) throw new UserError('--acme-staging and --acme-directory both name the ACME directory: give one of them');
+  const directoryUrl = staging ? LETS_ENCRYPT_STAGING : raw.acmeDirectory!;
+  if (!/^https:\/\/[^\s/]+/.test(directoryUrl)) throw new UserError(`--acme-directory must be an https:// URL, not '${directoryUrl}'`);
+  if (raw.acmeEmail && !/^[^\s@]+@[^\s@]+$/.test(raw.acmeEmail)) throw new UserError(`--acme-email must be an email address, not '${raw.acmeEmail}'`);
   return {
     data: raw.data!,
     host: raw.host!,
@@ -93,6 +144,8 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     dnodePort: port('--dnode-port', raw.dnodePort!, true),
     dnodeHost: raw.dnodeHost!,
     dnodeAllow: raw.dnodeAllow ? raw.dnodeAllow.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    dashboardPort: port('--dashboard-port', raw.dashboardPort!, true),
+    logFormat: parseLogFormat(raw.logFormat!),
     baseDomain: raw.baseDomain!.toLowerCase(),
     keep,
     keepReleases,
@@ -102,5 +155,8 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     requestTimeoutMs: seconds('--request-timeout', raw.requestTimeout!),
     idleTimeoutMs: seconds('--idle-timeout', raw.idleTimeout!),
     stopApps: ['yes', 'true', '1'].includes(raw.stopApps!.toLowerCase()),
+    denyEgress: cidrs(raw.denyEgress!),
+    httpsPort: port('--https-port', raw.httpsPort!, true),
+    acme: { directoryUrl, caFile: raw.acmeCa || null, email: raw.acmeEmail || null },
   };
 }

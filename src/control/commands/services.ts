@@ -1,3 +1,4 @@
+import type { NetworkSummary } from '../../apprunner/network-policy.js';
 import type { AppLogs } from '../../logs/app-log.js';
 import { AppStartError } from '../../maestro/health-check.js';
 import type { Maestro } from '../../maestro/maestro.js';
@@ -16,12 +17,17 @@ export interface ServerInfo {
   pid: number;
   host: string;
   httpPort: number;
+  /** null when HTTPS is off. */
+  httpsPort: number | null;
   gitHttpPort: number;
   sshPort: number | null;
   dnodePort: number | null;
+  /** The dashboard and /metrics; null when off. */
+  dashboardPort: number | null;
   baseDomain: string;
   sshFingerprint: string | null;
   isolation: string;
+  network: NetworkSummary;
   dataDir: string;
 }
 
