@@ -70,15 +70,12 @@ export class UpstreamConnection {
     let r: Parsed;
     try {
       r = this.parser.execute(buf);
+      // The exchange may have dropped this connection from one of its callbacks.
+      if (this.exchange !== ex) return;
+      if (r === Parsed.More) return ex.flush();
     } catch {
       // Whatever an exchange callback threw ends this exchange and connection only.
       this.fail(ex);
-      return;
-    }
-    // The exchange may have dropped this connection from one of its callbacks.
-    if (this.exchange !== ex) return;
-    if (r === Parsed.More) {
-      ex.flush();
       return;
     }
     if (r === Parsed.Upgraded) {
