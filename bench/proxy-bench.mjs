@@ -1,13 +1,15 @@
-// Proxy overhead benchmark (issue 7, part 1): one tiny upstream app measured
-// direct, through platformx's proxy and through nginx, in alternating rounds
-// with wrk at 50 connections. Ratios are medians of per-round ratios so that
+// Proxy overhead benchmark (issue 7, part 1; issue 12): one tiny upstream app
+// measured direct, through platformx's proxy with its hand-written forwarder,
+// through the same proxy with undici's Pool/dispatch as the forwarder
+// (bench/undici-forwarder.mjs), and through nginx, in alternating rounds with
+// wrk at 50 connections. Ratios are medians of per-round ratios so that
 // machine drift cancels.
 //
 //   npx tsc -p . && node bench/proxy-bench.mjs [--rounds 5] [--seconds 3] [--json]
 //
 // The same file is also the upstream app and the proxy host when started as
-// a child with `upstream` or `proxy <upstreamPort>`: each runs in its own
-// process so its CPU time and RSS can be read from /proc.
+// a child with `upstream` or `proxy <upstreamPort> [hand-written|undici]`:
+// each runs in its own process so its CPU time and RSS can be read from /proc.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -36,7 +38,7 @@ function runUpstream() {
   server.listen(0, '127.0.0.1', () => console.log(`port ${server.address().port}`));
 }
 
-async function runProxy(upstreamPort) {
+async function runProxy(upstreamPort, forwarderName = 'hand-written') {
   const { startProxy } = await import(pathToFileURL(path.join(ROOT, 'dist/proxy/proxy-server.js')).href);
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pxbench-log-'));
   // The access line as the server writes it (src/server/server.ts), into the
@@ -50,7 +52,14 @@ async function runProxy(upstreamPort) {
       `host_header=${e.host} target_port=${e.targetPort ?? '-'} source_ip=${e.sourceIp} method=${e.method} path=${JSON.stringify(e.path)} status=${e.status} ms=${e.ms}`,
     );
   };
-  const proxy = await startProxy({ host: '127.0.0.1', port: 0, onAccess: process.env.PXBENCH_NO_LOG ? undefined : onAccess });
+  // The server's defaults: 30 s request timeout, 60 s idle.
+  const timeouts = { requestMs: 30_000, idleMs: 60_000 };
+  const forwarder =
+    forwarderName === 'undici' ? new (await import('./undici-forwarder.mjs')).UndiciForwarder(timeouts) : undefined;
+  const proxy = await startProxy({
+    host: '127.0.0.1', port: 0, forwarder, requestTimeoutMs: timeouts.requestMs, idleTimeoutMs: timeouts.idleMs,
+    onAccess: process.env.PXBENCH_NO_LOG ? undefined : onAccess,
+  });
   proxy.routes.setHosts('bench', [HOST]);
   proxy.routes.setBackends('bench', [upstreamPort]);
   console.log(`port ${proxy.port}`);
@@ -272,11 +281,14 @@ export async function runProxyBench({ rounds = 5, seconds = 3, log = () => {} } 
   try {
     const upstream = await startChild(['upstream']);
     started.push(upstream.child);
-    const px = await startChild(['proxy', String(upstream.port)]);
+    const px = await startChild(['proxy', String(upstream.port), 'hand-written']);
     started.push(px.child);
+    const ux = await startChild(['proxy', String(upstream.port), 'undici']);
+    started.push(ux.child);
     const targets = [
       { name: 'direct', port: upstream.port, pids: null },
       { name: 'platformx', port: px.port, pids: [px.child.pid] },
+      { name: 'undici', port: ux.port, pids: [ux.child.pid] },
     ];
     if (nginxBin) {
       const ngx = await startNginx(nginxBin, upstream.port);
@@ -326,9 +338,13 @@ export async function runProxyBench({ rounds = 5, seconds = 3, log = () => {} } 
       };
     }
     const ratio = (a, b, key) => median(runs[a].map((x, i) => x[key] / runs[b][i][key]));
+    const both = (a, b) => ({ rps: ratio(a, b, 'rps'), p99: ratio(a, b, 'p99') });
     const ratios = {
-      platformxToDirect: { rps: ratio('platformx', 'direct', 'rps'), p99: ratio('platformx', 'direct', 'p99') },
-      platformxToNginx: nginxBin ? { rps: ratio('platformx', 'nginx', 'rps'), p99: ratio('platformx', 'nginx', 'p99') } : null,
+      platformxToDirect: both('platformx', 'direct'),
+      platformxToNginx: nginxBin ? both('platformx', 'nginx') : null,
+      // The parser decision (issue 12): the hand-written forwarder against undici's.
+      platformxToUndici: both('platformx', 'undici'),
+      undiciToNginx: nginxBin ? both('undici', 'nginx') : null,
     };
     return {
       config: { rounds, seconds, connections: CONNECTIONS, loadGenerator: 'wrk -t2', cpus: os.cpus().length, node: process.version },
@@ -353,10 +369,12 @@ function printTable(result) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
   console.log('');
-  const { platformxToDirect: d, platformxToNginx: n } = result.ratios;
+  const { platformxToDirect: d, platformxToNginx: n, platformxToUndici: u, undiciToNginx: un } = result.ratios;
   console.log(`platformx/direct: throughput ${f(d.rps, 2)}x, p99 ${f(d.p99, 2)}x`);
+  console.log(`platformx/undici: throughput ${f(u.rps, 2)}x, p99 ${f(u.p99, 2)}x (hand-written forwarder vs undici Pool/dispatch)`);
   if (n) {
     console.log(`platformx/nginx:  throughput ${f(n.rps, 2)}x (target >= 0.6), p99 ${f(n.p99, 2)}x (target <= 2)`);
+    console.log(`undici/nginx:     throughput ${f(un.rps, 2)}x, p99 ${f(un.p99, 2)}x`);
   } else {
     console.log('nginx: not installed, compared against direct only');
   }
@@ -371,7 +389,7 @@ function argValue(name, fallback) {
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const role = process.argv[2];
   if (role === 'upstream') runUpstream();
-  else if (role === 'proxy') await runProxy(Number(process.argv[3]));
+  else if (role === 'proxy') await runProxy(Number(process.argv[3]), process.argv[4]);
   else {
     const result = await runProxyBench({
       rounds: argValue('--rounds', 5),

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { RunSpec } from '../apprunner/types.js';
 import { lineReader } from '../control/protocol.js';
-import type { AccessEntry, BackendShift, RouteControl } from '../proxy/types.js';
+import type { AccessEntry, BackendShift, ProxySettings, RouteControl } from '../proxy/types.js';
 import type { ChallengeTokens } from '../certs/acme-issuer.js';
 import type { Certificate } from '../certs/certificate.js';
 import type { TlsIndex, TlsState } from '../certs/tls-index.js';
@@ -85,6 +85,10 @@ export class DataplaneClient extends EventEmitter<DataplaneEvents> implements Pr
   /** Starts the flow of output, access entries and exits (listeners must be attached first). */
   subscribe(): Promise<void> {
     return this.call({ op: 'subscribe' }).then(() => undefined);
+  }
+
+  configureProxy(settings: ProxySettings): Promise<void> {
+    return this.call({ op: 'configureProxy', settings }).then(() => undefined);
   }
 
   async spawn(spec: RunSpec, meta: ProcessMeta): Promise<HostedProcess> {

@@ -144,6 +144,7 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
         setImmediate(flush);
         return null;
       }
+      case 'configureProxy': return proxy.configure(call.settings);
       case 'setHosts': return routes.setHosts(call.app, call.hosts);
       case 'setBackends': return routes.setBackends(call.app, call.ports);
       case 'shiftBackends': {

@@ -5,10 +5,10 @@
 
 import type { NetworkSummary } from '../apprunner/network-policy.js';
 import type { RunSpec } from '../apprunner/types.js';
-import type { AccessEntry } from '../proxy/types.js';
+import type { AccessEntry, ProxySettings } from '../proxy/types.js';
 
-/** Bumped when a message changes shape: a server never steers a data plane of another version. 4: RunSpec.runtime (engines.node). */
-export const DATAPLANE_PROTOCOL = 4;
+/** Bumped when a message changes shape: a server never steers a data plane of another version. 4: RunSpec.runtime (engines.node). 5: configureProxy. */
+export const DATAPLANE_PROTOCOL = 5;
 
 /** What a hosted process is, so a new server can adopt it. */
 export interface ProcessMeta {
@@ -60,6 +60,8 @@ export type Request =
   | { op: 'hello' }
   /** The server listens now: send what was kept while none was connected, then events as they come. */
   | { op: 'subscribe' }
+  /** The server's proxy flags (--base-domain, --request-timeout, --idle-timeout), sent on every start. */
+  | { op: 'configureProxy'; settings: ProxySettings }
   | { op: 'setHosts'; app: string; hosts: string[] }
   | { op: 'setBackends'; app: string; ports: number[] }
   | { op: 'shiftBackends'; app: string; ports: number[]; ms: number }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ForwardedRequest } from './forward-headers.js';
+import type { Forwarding } from './http-forwarder.js';
 
 // The narrow interface Maestro uses to steer the proxy. Maestro never touches
 // sockets; the proxy never reads platform state.
@@ -53,9 +54,21 @@ export interface BackendShift {
  */
 export type EdgeHook = (req: IncomingMessage, res: ServerResponse | null, fwd: ForwardedRequest) => boolean;
 
-export interface ProxyOptions {
+/** What the server's flags set in the proxy; changeable while it serves (RunningProxy.configure). */
+export interface ProxySettings {
+  /** The platform's own domain: `/_ping_` there (and on IP literals) is always the proxy's pong. Default localhost. */
+  baseDomain: string;
+  /** No response head this long after the request was sent: 504. Default 30 s (--request-timeout). */
+  requestTimeoutMs: number;
+  /** No progress this long while a request or response body streams: both sides closed. Default 60 s (--idle-timeout). */
+  idleTimeoutMs: number;
+}
+
+export interface ProxyOptions extends Partial<ProxySettings> {
   host: string;
   port: number;
   onAccess?: (entry: AccessEntry) => void;
   edge?: EdgeHook;
+  /** Replaces the built-in HTTP forwarder; the bench compares undici's with it. Upgrades always use the built-in one. */
+  forwarder?: Forwarding;
 }

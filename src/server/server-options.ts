@@ -21,6 +21,8 @@ export interface ServerOptions {
   drainTimeoutMs: number;
   bootTimeoutMs: number;
   slowStartMs: number;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
   /** SIGTERM stops the apps and the data plane too (otherwise they serve on for the next server). */
   stopApps: boolean;
   /** Ranges apps may not reach, beyond loopback and link-local (see network-policy.ts). */
@@ -58,6 +60,8 @@ const SPEC = {
   drainTimeout: ['--drain-timeout', 'PLATFORMX_DRAIN_TIMEOUT', '30'],
   bootTimeout: ['--boot-timeout', 'PLATFORMX_BOOT_TIMEOUT', '60'],
   slowStart: ['--slow-start', 'PLATFORMX_SLOW_START', '2'],
+  requestTimeout: ['--request-timeout', 'PLATFORMX_REQUEST_TIMEOUT', '30'],
+  idleTimeout: ['--idle-timeout', 'PLATFORMX_IDLE_TIMEOUT', '60'],
   stopApps: ['--stop-apps', 'PLATFORMX_STOP_APPS', ''],
   // Repeatable; the variable takes a comma-separated list.
   denyEgress: ['--deny-egress', 'PLATFORMX_DENY_EGRESS', ''],
@@ -148,6 +152,8 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     drainTimeoutMs: seconds('--drain-timeout', raw.drainTimeout!),
     bootTimeoutMs: seconds('--boot-timeout', raw.bootTimeout!),
     slowStartMs: seconds('--slow-start', raw.slowStart!, true),
+    requestTimeoutMs: seconds('--request-timeout', raw.requestTimeout!),
+    idleTimeoutMs: seconds('--idle-timeout', raw.idleTimeout!),
     stopApps: ['yes', 'true', '1'].includes(raw.stopApps!.toLowerCase()),
     denyEgress: cidrs(raw.denyEgress!),
     httpsPort: port('--https-port', raw.httpsPort!, true),
