@@ -1,3 +1,5 @@
+import path from 'node:path';
+import { parseCouchUrl, type CouchEndpoint } from '../couchdb/couch-url.js';
 import { UserError } from '../state/names.js';
 
 export interface ServerOptions {
@@ -18,6 +20,18 @@ export interface ServerOptions {
   slowStartMs: number;
   /** SIGTERM stops the apps and the data plane too (otherwise they serve on for the next server). */
   stopApps: boolean;
+  /** The data layer (CouchDB per app), or null with --couchdb off. */
+  couchdb: CouchOptions | null;
+}
+
+export interface CouchOptions {
+  /** --couchdb URL, or null for the embedded server. */
+  primary: CouchEndpoint | null;
+  replica: CouchEndpoint | null;
+  /** The port apps reach their database on (COUCHDB_URL); 0: kept from before, or free the first time. */
+  gatewayPort: number;
+  /** An existing PouchDB Server install, instead of DATA/couchdb/server. */
+  pouchdbServerDir: string | null;
 }
 
 /** Each option: flag, environment variable, default. Port 0 picks a free port; "off" disables a listener. */
@@ -37,6 +51,11 @@ const SPEC = {
   bootTimeout: ['--boot-timeout', 'PLATFORMX_BOOT_TIMEOUT', '60'],
   slowStart: ['--slow-start', 'PLATFORMX_SLOW_START', '2'],
   stopApps: ['--stop-apps', 'PLATFORMX_STOP_APPS', ''],
+  // URLs hold admin passwords: give them in the environment, not on a command line every user can list.
+  couchdb: ['--couchdb', 'PLATFORMX_COUCHDB', 'embedded'],
+  couchdbReplica: ['--couchdb-replica', 'PLATFORMX_COUCHDB_REPLICA', ''],
+  couchdbGatewayPort: ['--couchdb-gateway-port', 'PLATFORMX_COUCHDB_GATEWAY_PORT', '0'],
+  pouchdbServer: ['--pouchdb-server', 'PLATFORMX_POUCHDB_SERVER', ''],
 } as const;
 
 /** Flags that take no value: present means on. */
@@ -96,5 +115,25 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     bootTimeoutMs: seconds('--boot-timeout', raw.bootTimeout!),
     slowStartMs: seconds('--slow-start', raw.slowStart!, true),
     stopApps: ['yes', 'true', '1'].includes(raw.stopApps!.toLowerCase()),
+    couchdb: couchOptions(raw),
+  };
+}
+
+function primaryUrl(text: string): CouchEndpoint {
+  if (!/^https?:\/\//i.test(text)) throw new UserError("--couchdb must be 'embedded', 'off' or a URL like http://admin:PASSWORD@127.0.0.1:5984");
+  return parseCouchUrl('--couchdb', text);
+}
+
+function couchOptions(raw: Record<string, string>): CouchOptions | null {
+  const replica = raw.couchdbReplica ? parseCouchUrl('--couchdb-replica', raw.couchdbReplica) : null;
+  if (raw.couchdb === 'off') {
+    if (replica) throw new UserError('--couchdb-replica needs a primary: drop --couchdb off, or the replica');
+    return null;
+  }
+  return {
+    primary: raw.couchdb === 'embedded' ? null : primaryUrl(raw.couchdb!),
+    replica,
+    gatewayPort: port('--couchdb-gateway-port', raw.couchdbGatewayPort!, false)!,
+    pouchdbServerDir: raw.pouchdbServer ? path.resolve(raw.pouchdbServer) : null,
   };
 }

@@ -11,6 +11,8 @@ import { logsCommands } from '../control/commands/logs.js';
 import { releaseCommands } from '../control/commands/releases.js';
 import { serverInfoCommands } from '../control/commands/server-info.js';
 import { resourceCommands } from '../control/commands/resources.js';
+import { couchdbCommands } from '../control/commands/couchdb.js';
+import { CouchService } from '../couchdb/couch-service.js';
 import { keyCommands } from '../ssh/key-commands.js';
 import { startLegacyEndpoints } from '../legacy/legacy-endpoints.js';
 import { startSshServer, type SshServerHandle } from '../ssh/ssh-server.js';
@@ -76,12 +78,18 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     baseDomain: opts.baseDomain, keepBuilds: opts.keep, keepReleases: opts.keepReleases,
     drainTimeoutMs: opts.drainTimeoutMs, bootTimeoutMs: opts.bootTimeoutMs, slowStartMs: opts.slowStartMs,
   });
+  const couch = opts.couchdb && new CouchService({
+    ...opts.couchdb, dir: paths.couchdb, log,
+    app: (name) => (Object.hasOwn(store.get().apps, name) ? store.get().apps[name]! : null),
+    setConfig: (app, set, unset, sinks) => maestro.setConfig(app, set, unset, true, 'couchdb', sinks),
+    event: (app, text) => logs.get(app).write('platform[couchdb]', text),
+  });
   const sessions = new PushSessions();
   const pushes = new PushDeploys(maestro, sessions, paths);
 
   const info: ServerInfo = {
     pid: process.pid, host: opts.host, httpPort: dataplane.hello.httpPort, gitHttpPort: 0, sshPort: null, dnodePort: null,
-    baseDomain: opts.baseDomain, sshFingerprint: null, isolation: apprunner.isolation, dataDir: paths.root,
+    baseDomain: opts.baseDomain, sshFingerprint: null, isolation: apprunner.isolation, dataDir: paths.root, couchdbGatewayPort: null,
   };
   const services: CommandServices = { maestro, logs, store, info: () => info };
   const dispatch = createDispatcher([
@@ -92,6 +100,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     ...serverInfoCommands(services),
     ...resourceCommands(services),
     ...keyCommands(store),
+    ...couchdbCommands(couch),
   ]);
 
   for (const app of maestro.apps.list()) installHooks(paths.repo(app.name), paths.controlSocket);
@@ -116,6 +125,11 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
     info.sshFingerprint = ssh.fingerprint;
   }
 
+  // Apps find their database's gateway up when they start.
+  if (couch) {
+    await couch.start();
+    info.couchdbGatewayPort = couch.gatewayPort;
+  }
   await maestro.startAll(log, dataplane.hello.processes.filter((p) => !p.exit).map((p) => dp.adopt(p)));
   // Without its data plane nothing serves: exit, and the next start begins anew (apps included).
   dp.once('lost', () => {
@@ -127,7 +141,7 @@ export async function startServer(opts: ServerOptions, log: (line: string) => vo
   let stopping: Promise<void> | null = null;
   const stop = (stopApps = opts.stopApps) =>
     (stopping ??= (async () => {
-      await Promise.all([closeServer(control), closeServer(gitHttp.server), ssh?.close(), legacy.close()]);
+      await Promise.all([closeServer(control), closeServer(gitHttp.server), ssh?.close(), legacy.close(), couch?.stop()]);
       if (stopApps) {
         await maestro.stopAll();
         await dp.shutdown();

@@ -14,6 +14,7 @@ export class DataPaths {
   get serverLog() { return path.join(this.root, 'server.log'); }
   get dataplaneSocket() { return path.join(this.root, 'dataplane.sock'); }
   get dataplaneLog() { return path.join(this.root, 'dataplane.log'); }
+  get couchdb() { return path.join(this.root, 'couchdb'); }
   appDir(app: string) { return path.join(this.root, 'apps', app); }
   repo(app: string) { return path.join(this.appDir(app), 'repo.git'); }
   releasesDir(app: string) { return path.join(this.appDir(app), 'releases'); }

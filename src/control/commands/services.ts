@@ -23,6 +23,8 @@ export interface ServerInfo {
   sshFingerprint: string | null;
   isolation: string;
   dataDir: string;
+  /** The CouchDB gateway's loopback port (COUCHDB_URL), or null with --couchdb off. */
+  couchdbGatewayPort: number | null;
 }
 
 /** Streams a deploy's lines to the command's stdout. */
