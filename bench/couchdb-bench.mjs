@@ -9,27 +9,17 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import { BenchServer, ROOT, sleep } from './bench-platform.mjs';
 
-const { installPouchdbServer, POUCHDB_SERVER_VERSION } = await import(pathToFileURL(path.join(ROOT, 'dist', 'couchdb', 'embedded-install.js')).href);
+const dist = (file) => import(pathToFileURL(path.join(ROOT, 'dist', 'couchdb', file)).href);
+const { installPouchdbServer, POUCHDB_SERVER_VERSION } = await dist('embedded-install.js');
+const { freePort, pouchdbServerArgs } = await dist('embedded-server.js');
+// The same shared install as the tests'.
 const INSTALL = path.join(os.tmpdir(), `platformx-pouchdb-server-${POUCHDB_SERVER_VERSION}`);
-const MAIN = path.join(ROOT, 'dist', 'couchdb', 'embedded-main.js');
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** One JSON request; `url` may carry credentials. Resolves { status, body }, or { status: 0 } when nothing answered. */
 function request(method, url, body, agent = false) {
@@ -73,8 +63,7 @@ class Pouch {
   }
 
   async boot() {
-    this.child = spawn(process.execPath, [MAIN, INSTALL, '--host', '127.0.0.1', '--port', String(this.port), '--dir', this.dir,
-      '--config', path.join(this.dir, 'config.json'), '--no-color', '--no-stdout-logs'], { cwd: this.dir, stdio: 'ignore' });
+    this.child = spawn(process.execPath, [...pouchdbServerArgs(INSTALL, this.port, this.dir), '--no-stdout-logs'], { cwd: this.dir, stdio: 'ignore' });
     const deadline = Date.now() + 30_000;
     while ((await request('GET', `${this.url}/`)).status !== 200) {
       if (Date.now() > deadline) throw new Error('PouchDB Server did not answer');

@@ -136,7 +136,8 @@ export class CouchService {
   }
 
   async create(app: string, sinks: ((line: string) => void)[]): Promise<{ created: boolean; release: number | null; replicaNote: string | null }> {
-    const known = this.o.app(app)!;
+    const known = this.o.app(app);
+    if (!known) throw new UserError(`app '${app}' does not exist`);
     const existing = this.store.app(app);
     if (existing && existing.appCreatedAt !== known.createdAt) {
       throw new UserError(`the database '${app}' of an earlier app of that name is still there: keep it, or remove it first with 'platformx couchdb:destroy ${app} --confirm ${app}'`);
@@ -144,6 +145,7 @@ export class CouchService {
     if (existing && known.config[CONFIG_VAR] && this.secretMatches(existing, known.config[CONFIG_VAR])) {
       throw new UserError(`app '${app}' already has a database: see 'platformx couchdb:info ${app}'`);
     }
+    if (!this.core && !this.o.primary) sinks.forEach((out) => out('-----> Starting the embedded CouchDB (its first start installs pouchdb-server from npm: a minute or more)'));
     const core = await this.backend();
     const created = await this.reachable(core.primary.client.ensureDatabase(app), 'the primary');
     let replicaNote: string | null = null;

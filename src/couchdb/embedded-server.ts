@@ -110,9 +110,7 @@ export class EmbeddedServer {
   }
 
   private spawn(): void {
-    const args = [MAIN, this.o.installDir, '--host', '127.0.0.1', '--port', String(this.port), '--dir', this.dataDir,
-      '--config', path.join(this.dataDir, 'config.json'), '--no-color'];
-    const child = spawn(process.execPath, args, { cwd: this.o.dir, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.o.dir } });
+    const child = spawn(process.execPath, pouchdbServerArgs(this.o.installDir, this.port!, this.dataDir), { cwd: this.o.dir, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.o.dir } });
     this.child = child;
     const startedAt = Date.now();
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
@@ -159,7 +157,12 @@ export class EmbeddedServer {
   }
 }
 
-function freePort(): Promise<number> {
+/** node's arguments for a PouchDB Server on 127.0.0.1:port with its data (and config.json) in dataDir, JavaScript off. */
+export function pouchdbServerArgs(installDir: string, port: number, dataDir: string): string[] {
+  return [MAIN, installDir, '--host', '127.0.0.1', '--port', String(port), '--dir', dataDir, '--config', path.join(dataDir, 'config.json'), '--no-color'];
+}
+
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);

@@ -4,14 +4,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { installPouchdbServer, POUCHDB_SERVER_VERSION } from '../../src/couchdb/embedded-install.js';
-import { ROOT } from './platform.js';
+import { freePort, pouchdbServerArgs } from '../../src/couchdb/embedded-server.js';
 
 export const POUCHDB_INSTALL = path.join(os.tmpdir(), `platformx-pouchdb-server-${POUCHDB_SERVER_VERSION}`);
-const MAIN = path.join(ROOT, 'dist', 'couchdb', 'embedded-main.js');
 
 export async function sharedPouchdbInstall(): Promise<string> {
   await installPouchdbServer(POUCHDB_INSTALL, (line) => process.stderr.write(`${line}\n`));
@@ -70,8 +68,7 @@ export class PouchServer {
   }
 
   async boot(): Promise<void> {
-    const child = spawn(process.execPath, [MAIN, POUCHDB_INSTALL, '--host', '127.0.0.1', '--port', String(this.port), '--dir', this.dir,
-      '--config', path.join(this.dir, 'config.json'), '--no-color', '--no-stdout-logs'], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...pouchdbServerArgs(POUCHDB_INSTALL, this.port, this.dir), '--no-stdout-logs'], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     child.stdout!.on('data', (d) => (this.output += d));
     child.stderr!.on('data', (d) => (this.output += d));
@@ -97,17 +94,6 @@ export class PouchServer {
     await this.kill9();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** The ids of every document in a database (design documents included), sorted. */
