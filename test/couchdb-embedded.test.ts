@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from './support/apps.js';
-import { request, sharedPouchdbInstall } from './support/couchdb.js';
+import { INSTALL_TIMEOUT_MS, request, sharedPouchdbInstall } from './support/couchdb.js';
 import { alive, Platform } from './support/platform.js';
 
 let px: Platform;
@@ -18,7 +18,7 @@ const state = () => JSON.parse(fs.readFileSync(path.join(px.data, 'couchdb', 'st
 beforeAll(async () => {
   px = await Platform.start(['--pouchdb-server', await sharedPouchdbInstall()]);
   await px.ok(['apps:create', 'notes']);
-});
+}, INSTALL_TIMEOUT_MS);
 afterAll(async () => {
   await px?.destroy();
 });

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppRepo, get, waitFor } from './support/apps.js';
-import { docIds, PouchServer, request } from './support/couchdb.js';
+import { docIds, INSTALL_TIMEOUT_MS, PouchServer, request } from './support/couchdb.js';
 import { Platform } from './support/platform.js';
 
 let primary: PouchServer;
@@ -67,7 +67,7 @@ beforeAll(async () => {
   await px.ok(['couchdb:create', 'beta']);
   alphaUrl = (await px.ok(['config:get', 'alpha', 'COUCHDB_URL'])).trim();
   betaUrl = (await px.ok(['config:get', 'beta', 'COUCHDB_URL'])).trim();
-});
+}, INSTALL_TIMEOUT_MS);
 afterAll(async () => {
   await px?.destroy();
   await Promise.all([primary?.destroy(), replica?.destroy()]);

@@ -166,8 +166,9 @@ export class CouchService {
         side: prev?.side ?? 'primary', pull: prev?.pull ?? null, pushSince: prev?.pushSince ?? 0,
       };
     });
-    this.o.event(app, `database '${app}' ${created ? 'created' : 'attached (it was there: its documents are kept)'}${core.replica ? ', replicated to the replica' : ''}; COUCHDB_URL set`);
+    // The credentials work from here on: the new release may use them during its health check.
     const release = await this.o.setConfig(app, { [CONFIG_VAR]: this.url(app, secret) }, [], sinks);
+    this.o.event(app, `database '${app}' ${created ? 'created' : 'attached (it was there: its documents are kept)'}${core.replica ? ', replicated to the replica' : ''}; COUCHDB_URL set`);
     return { created, release, replicaNote };
   }
 

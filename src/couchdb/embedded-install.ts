@@ -18,13 +18,61 @@ export function isInstalled(dir: string): boolean {
 /**
  * Installs PouchDB Server into `dir` on first use (about 350 packages, so not
  * on the platform's own `npm install` path). npm works in a sibling folder that
- * is renamed into place when complete, so a killed install never looks done,
- * and two installers racing (tests sharing one cache folder) both end with one
- * complete install. The folder is the server's (root's): no app may write it.
+ * is renamed into place when complete, so a killed install never looks done;
+ * a lock folder beside it makes a second installer (test workers sharing one
+ * cache folder) wait for the first. The folder is the server's (root's): no app
+ * may write it.
  */
 export async function installPouchdbServer(dir: string, log: (line: string) => void): Promise<void> {
   if (isInstalled(dir)) return;
   fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o755 });
+  const unlock = await lock(`${dir}.lock`, () => isInstalled(dir));
+  if (!unlock) return;
+  try {
+    if (!isInstalled(dir)) await install(dir, log);
+  } finally {
+    unlock();
+  }
+}
+
+/**
+ * One installer at a time (test workers sharing a cache folder): waits while
+ * another live process holds the lock. Resolves to the unlock function, or null
+ * when `done()` turned true meanwhile.
+ */
+async function lock(file: string, done: () => boolean): Promise<(() => void) | null> {
+  for (;;) {
+    try {
+      fs.mkdirSync(file);
+      fs.writeFileSync(path.join(file, 'pid'), String(process.pid));
+      return () => fs.rmSync(file, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (done()) return null;
+    if (stale(file)) fs.rmSync(file, { recursive: true, force: true });
+    else await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+function stale(file: string): boolean {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(path.join(file, 'pid'), 'utf8'));
+  } catch {
+    // No pid yet: its owner is between mkdir and write, unless that was long ago.
+    const st = fs.statSync(file, { throwIfNoEntry: false });
+    return !st || Date.now() - st.mtimeMs > 60_000;
+  }
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+async function install(dir: string, log: (line: string) => void): Promise<void> {
   const work = `${dir}.installing-${process.pid}`;
   fs.rmSync(work, { recursive: true, force: true });
   fs.mkdirSync(work, { mode: 0o755 });

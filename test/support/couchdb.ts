@@ -11,6 +11,9 @@ import { freePort, pouchdbServerArgs } from '../../src/couchdb/embedded-server.j
 
 export const POUCHDB_INSTALL = path.join(os.tmpdir(), `platformx-pouchdb-server-${POUCHDB_SERVER_VERSION}`);
 
+/** The first run on a machine installs PouchDB Server (about 350 packages): a hook that does may take this long. */
+export const INSTALL_TIMEOUT_MS = 20 * 60_000;
+
 export async function sharedPouchdbInstall(): Promise<string> {
   await installPouchdbServer(POUCHDB_INSTALL, (line) => process.stderr.write(`${line}\n`));
   return POUCHDB_INSTALL;
