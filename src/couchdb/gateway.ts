@@ -47,7 +47,8 @@ export class Gateway {
   private readonly open = new Map<string, number>();
 
   constructor(private readonly d: GatewayDeps) {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+    // A request that breaks off mid-body ends itself, never the server.
+    this.server = http.createServer((req, res) => void this.handle(req, res).catch(() => res.destroy()));
     this.server.keepAliveTimeout = 65_000;
     this.server.headersTimeout = 30_000;
   }
