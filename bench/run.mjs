@@ -4,7 +4,7 @@
 //
 //   node bench/run.mjs [--only proxy,tls,deploy,redeploy,footprint,restart,network] [--rounds 3] [--seconds 5]
 //                      [--reps 7] [--express-reps 5] [--redeploys 20] [--apps 20]
-//                      [--restart-apps 20,100] [--records 1000]
+//                      [--restart-apps 20,100] [--records 1000] [--couchdb-rate 50] [--couchdb-seconds 10]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,9 +15,10 @@ import { runFootprint } from './footprint-bench.mjs';
 import { runNetworkBench } from './network-bench.mjs';
 import { runRedeployUnderLoad } from './redeploy-bench.mjs';
 import { runRestartBench } from './restart-bench.mjs';
+import { runCouchdbBench } from './couchdb-bench.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PARTS = ['proxy', 'tls', 'deploy', 'redeploy', 'footprint', 'restart', 'network'];
+const PARTS = ['proxy', 'tls', 'deploy', 'redeploy', 'footprint', 'restart', 'network', 'couchdb'];
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -72,6 +73,9 @@ await part('restart', '5. Server restart, cold start, release history', () => ru
   apps: arg('--restart-apps', '20,100').split(',').map(Number), records: num('--records', 1000), log,
 }));
 await part('network', '6. Network policy cost', () => runNetworkBench({ rounds: num('--rounds', 5), seconds: num('--seconds', 5), log }));
+await part('couchdb', '7. CouchDB data layer: replication lag, gateway overhead, failover', () => runCouchdbBench({
+  rate: num('--couchdb-rate', 50), seconds: num('--couchdb-seconds', 10), log,
+}));
 results.machine.loadavgAtEnd = loadavg();
 results.totalSeconds = Math.round((performance.now() - t0) / 1000);
 
@@ -175,6 +179,17 @@ else if (net) {
   const pp = net.perPacket;
   rows.push(['6 network', "an app's loopback round trip; new allowed connection, µs with / without", `${f(pp.roundTripUs.withPolicy, 1)} / ${f(pp.roundTripUs.withoutPolicy, 1)}; ${f(pp.newConnectionUs.withPolicy)} / ${f(pp.newConnectionUs.withoutPolicy)}`, '', '']);
   rows.push(['6 network', 'per app: resident processes; nft call per process start or exit, ms; start-up ms', `${net.perApp.residentProcesses}; ${f(net.perApp.updateMedianMs, 1)}; ${f(net.startupMedianMs)}`, '0', met(net.perApp.residentProcesses === 0)]);
+const cd = results.couchdb;
+if (cd?.error) note('7 couchdb', `failed: ${cd.error}`);
+else if (cd) {
+  rows.push(['7 couchdb', `replication lag through the gateway at ${cd.config.rate} writes/s, p50/p99 ms`, `${f(cd.lag.p50Ms)}/${f(cd.lag.p99Ms)} (${cd.lag.arrived} of ${cd.lag.acked} arrived)`, '', '']);
+  const o = cd.overhead;
+  rows.push(['7 couchdb', 'document GET req/s, p99 ms: primary directly / gateway', `${f(o.direct.rps)}, ${f(o.direct.p99Ms)} / ${f(o.gateway.rps)}, ${f(o.gateway.p99Ms)}`, '', '']);
+  rows.push(['7 couchdb', 'gateway/direct throughput, p99', `${f(o.rpsRatio, 2)}x, ${f(o.p99Ratio, 2)}x`, '', '']);
+  const fo = cd.failover;
+  rows.push(['7 couchdb', 'kill -9 of the primary: first successful write after, ms', f(fo.firstWriteAfterKillMs), '<= 5000', met(cd.targetsMet.failoverWithin5s)]);
+  rows.push(['7 couchdb', 'documents lost (acknowledged writes missing on either side)', `${fo.lost} of ${fo.acknowledgedWrites}`, '0', met(cd.targetsMet.noneLost)]);
+  rows.push(['7 couchdb', 'primary back: traffic on it again after, ms', f(fo.failbackMs), '', '']);
 }
 
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

@@ -79,7 +79,7 @@ describe('DashboardAuth', () => {
 
 describe('dashboard:login and metrics:token', () => {
   const info = (dashboardPort: number | null, host = '0.0.0.0'): ServerInfo => ({
-    pid: 1, host, httpPort: 8000, httpsPort: null, gitHttpPort: 8001, sshPort: 2222, dnodePort: null, dashboardPort,
+    pid: 1, host, httpPort: 8000, httpsPort: null, gitHttpPort: 8001, sshPort: 2222, dnodePort: null, dashboardPort, couchdbGatewayPort: null,
     baseDomain: 'localhost', sshFingerprint: null, isolation: 'none', dataDir: dir,
     network: { mode: 'shared', reason: 'test', table: null, cgroup: null, publicPorts: [], dns: [], refused: [] },
   });

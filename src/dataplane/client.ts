@@ -126,6 +126,11 @@ export class DataplaneClient extends EventEmitter<DataplaneEvents> implements Pr
     return (await send(certs.index.state)).httpsPort;
   }
 
+  /** Lets the app's processes (uid) reach its CouchDB gateway on `port` under the network policy. */
+  grantService(uid: number, service: 'couchdb-gateway', port: number): Promise<void> {
+    return this.call({ op: 'grantService', uid, service, port }).then(() => undefined);
+  }
+
   /** Stops every app and the data plane itself (`--stop-apps`). */
   async shutdown(): Promise<void> {
     this.closing = true;

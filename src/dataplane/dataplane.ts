@@ -4,7 +4,7 @@ import { UnconfinedApprunner, type Apprunner } from '../apprunner/apprunner.js';
 import { dataScope } from '../apprunner/data-scope.js';
 import { detectIsolation } from '../apprunner/isolation.js';
 import { parseCidr } from '../apprunner/network-policy-cidr.js';
-import { installNetworkPolicy, sharedNetwork } from '../apprunner/network-policy.js';
+import { installNetworkPolicy, sharedNetwork, type PortGrant } from '../apprunner/network-policy.js';
 import { SandboxedApprunner } from '../apprunner/sandboxed-apprunner.js';
 import { lineReader } from '../control/protocol.js';
 import { ChallengeTokens } from '../certs/acme-issuer.js';
@@ -170,6 +170,12 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
         else tokens.remove(call.token);
         return null;
       }
+      case 'grantService': {
+        const key = `${call.uid}:${call.service}`;
+        grants.get(key)?.revoke();
+        grants.set(key, network.grantService(call.uid, call.service, call.port));
+        return null;
+      }
       case 'shutdown': {
         setImmediate(() => void shutdown());
         return null;
@@ -177,6 +183,7 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
     }
   };
   const shifts = new Map<string, Promise<void>>();
+  const grants = new Map<string, PortGrant>();
 
   fs.rmSync(o.socketPath, { force: true });
   const ipc = net.createServer((sock) => {

@@ -8,7 +8,7 @@ import type { RunSpec } from '../apprunner/types.js';
 import type { AccessEntry, ProxySettings } from '../proxy/types.js';
 
 /** Bumped when a message changes shape: a server never steers a data plane of another version. 4: RunSpec.runtime (engines.node). 5: configureProxy. */
-export const DATAPLANE_PROTOCOL = 5;
+export const DATAPLANE_PROTOCOL = 6;
 
 /** What a hosted process is, so a new server can adopt it. */
 export interface ProcessMeta {
@@ -73,6 +73,8 @@ export type Request =
   | { op: 'foreground'; proc: string }
   | { op: 'forget'; proc: string }
   | { op: 'shutdown' }
+  /** Lets the app with `uid` reach one of its platform services (the CouchDB gateway) on loopback `port`. */
+  | { op: 'grantService'; uid: number; service: 'couchdb-gateway'; port: number }
   /** The certificates to serve (each once, by index), which host gets which, and the redirect/HSTS policies. Replies the HTTPS port. */
   | { op: 'tls'; certs: Array<{ key: string; chain: string }>; hosts: Array<[string, number]>; fallback: number; policies: Array<[string, { redirect: boolean; hsts: boolean }]> }
   /** An ACME HTTP-01 token the proxy answers on its HTTP port (null: withdrawn). */

@@ -1,4 +1,6 @@
 import { CidrError, parseCidr, type Cidr } from '../apprunner/network-policy-cidr.js';
+import path from 'node:path';
+import { parseCouchUrl, type CouchEndpoint } from '../couchdb/couch-url.js';
 import { UserError } from '../state/names.js';
 import { parseLogFormat, type LogFormat } from './server-log.js';
 
@@ -30,6 +32,18 @@ export interface ServerOptions {
   /** null: no HTTPS listener. */
   httpsPort: number | null;
   acme: AcmeOptions;
+  /** The data layer (CouchDB per app), or null with --couchdb off. */
+  couchdb: CouchOptions | null;
+}
+
+export interface CouchOptions {
+  /** --couchdb URL, or null for the embedded server. */
+  primary: CouchEndpoint | null;
+  replica: CouchEndpoint | null;
+  /** The port apps reach their database on (COUCHDB_URL); 0: kept from before, or free the first time. */
+  gatewayPort: number;
+  /** An existing PouchDB Server install, instead of DATA/couchdb/server. */
+  pouchdbServerDir: string | null;
 }
 
 export interface AcmeOptions {
@@ -70,6 +84,11 @@ const SPEC = {
   acmeStaging: ['--acme-staging', 'PLATFORMX_ACME_STAGING', ''],
   acmeCa: ['--acme-ca', 'PLATFORMX_ACME_CA', ''],
   acmeEmail: ['--acme-email', 'PLATFORMX_ACME_EMAIL', ''],
+  // URLs hold admin passwords: give them in the environment, not on a command line every user can list.
+  couchdb: ['--couchdb', 'PLATFORMX_COUCHDB', 'embedded'],
+  couchdbReplica: ['--couchdb-replica', 'PLATFORMX_COUCHDB_REPLICA', ''],
+  couchdbGatewayPort: ['--couchdb-gateway-port', 'PLATFORMX_COUCHDB_GATEWAY_PORT', '0'],
+  pouchdbServer: ['--pouchdb-server', 'PLATFORMX_POUCHDB_SERVER', ''],
 } as const;
 
 const REPEATABLE = new Set(['denyEgress']);
@@ -158,5 +177,25 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     denyEgress: cidrs(raw.denyEgress!),
     httpsPort: port('--https-port', raw.httpsPort!, true),
     acme: { directoryUrl, caFile: raw.acmeCa || null, email: raw.acmeEmail || null },
+    couchdb: couchOptions(raw),
+  };
+}
+
+function primaryUrl(text: string): CouchEndpoint {
+  if (!/^https?:\/\//i.test(text)) throw new UserError("--couchdb must be 'embedded', 'off' or a URL like http://admin:PASSWORD@127.0.0.1:5984");
+  return parseCouchUrl('--couchdb', text);
+}
+
+function couchOptions(raw: Record<string, string>): CouchOptions | null {
+  const replica = raw.couchdbReplica ? parseCouchUrl('--couchdb-replica', raw.couchdbReplica) : null;
+  if (raw.couchdb === 'off') {
+    if (replica) throw new UserError('--couchdb-replica needs a primary: drop --couchdb off, or the replica');
+    return null;
+  }
+  return {
+    primary: raw.couchdb === 'embedded' ? null : primaryUrl(raw.couchdb!),
+    replica,
+    gatewayPort: port('--couchdb-gateway-port', raw.couchdbGatewayPort!, false)!,
+    pouchdbServerDir: raw.pouchdbServer ? path.resolve(raw.pouchdbServer) : null,
   };
 }

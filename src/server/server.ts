@@ -15,6 +15,8 @@ import { releaseCommands } from '../control/commands/releases.js';
 import { serverInfoCommands } from '../control/commands/server-info.js';
 import { resourceCommands } from '../control/commands/resources.js';
 import { runtimeCommands } from '../control/commands/runtimes.js';
+import { couchdbCommands } from '../control/commands/couchdb.js';
+import { CouchService } from '../couchdb/couch-service.js';
 import { keyCommands } from '../ssh/key-commands.js';
 import { certsCommands } from '../control/commands/certs.js';
 import { Certs } from '../certs/cert-manager.js';
@@ -107,12 +109,23 @@ export async function startServer(opts: ServerOptions, log: ServerLog): Promise<
   });
   maestro.events.on('release', (e) => metrics.prom.release(e));
   metrics.start();
+  const couch = opts.couchdb && new CouchService({
+    ...opts.couchdb, dir: paths.couchdb, log,
+    app: (name) => (Object.hasOwn(store.get().apps, name) ? store.get().apps[name]! : null),
+    setConfig: async (app, set, unset, sinks) => {
+      // The app is about to get COUCHDB_URL: the network policy must let it reach the gateway.
+      const uid = store.get().apps[app]?.uid;
+      if (couch && uid != null) await dp.grantService(uid, 'couchdb-gateway', couch.gatewayPort);
+      return maestro.setConfig(app, set, unset, true, 'couchdb', sinks);
+    },
+    event: (app, text) => logs.get(app).write('platform[couchdb]', text),
+  });
   const sessions = new PushSessions();
   const pushes = new PushDeploys(maestro, sessions, paths);
 
   const info: ServerInfo = {
     pid: process.pid, host: opts.host, httpPort: dataplane.hello.httpPort, httpsPort, gitHttpPort: 0, sshPort: null, dnodePort: null, dashboardPort: null,
-    baseDomain: opts.baseDomain, sshFingerprint: null, isolation: apprunner.isolation, network, dataDir: paths.root,
+    baseDomain: opts.baseDomain, sshFingerprint: null, isolation: apprunner.isolation, network, dataDir: paths.root, couchdbGatewayPort: null,
   };
   const services: CommandServices = { maestro, logs, store, info: () => info };
   const dashboardAuth = new DashboardAuth();
@@ -128,6 +141,7 @@ export async function startServer(opts: ServerOptions, log: ServerLog): Promise<
     ...keyCommands(store),
     ...certsCommands(services, certs),
     ...dashboardCommands({ auth: dashboardAuth, metricsToken, info: () => info }),
+    ...couchdbCommands(couch),
   ]);
 
   for (const app of maestro.apps.list()) installHooks(paths.repo(app.name), paths.controlSocket);
@@ -156,7 +170,13 @@ export async function startServer(opts: ServerOptions, log: ServerLog): Promise<
     host: opts.host, port: opts.dashboardPort, maestro, logs, store, dispatch, auth: dashboardAuth, metricsToken, metrics,
   });
   info.dashboardPort = dashboard?.port ?? null;
-
+  // Apps find their database's gateway up when they start.
+  if (couch) {
+    await couch.start();
+    info.couchdbGatewayPort = couch.gatewayPort;
+    // Each app may reach the gateway (it checks the app's own credentials); the backend stays refused.
+    for (const a of Object.values(store.get().apps)) if (a.uid !== null) await dp.grantService(a.uid, 'couchdb-gateway', couch.gatewayPort);
+  }
   await maestro.startAll(log, dataplane.hello.processes.filter((p) => !p.exit).map((p) => dp.adopt(p)));
   // Without its data plane nothing serves: exit, and the next start begins anew (apps included).
   dp.once('lost', () => {
@@ -169,7 +189,7 @@ export async function startServer(opts: ServerOptions, log: ServerLog): Promise<
   let stopping: Promise<void> | null = null;
   const stop = (stopApps = opts.stopApps) =>
     (stopping ??= (async () => {
-      await Promise.all([closeServer(control), closeServer(gitHttp.server), ssh?.close(), legacy.close(), dashboard?.close()]);
+      await Promise.all([closeServer(control), closeServer(gitHttp.server), ssh?.close(), legacy.close(), dashboard?.close(), couch?.stop()]);
       if (stopApps) {
         await maestro.stopAll();
         await dp.shutdown();

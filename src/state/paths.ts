@@ -16,6 +16,7 @@ export class DataPaths {
   get dataplaneSocket() { return path.join(this.root, 'dataplane.sock'); }
   get dataplaneLog() { return path.join(this.root, 'dataplane.log'); }
   get certsDir() { return path.join(this.root, 'certs'); }
+  get couchdb() { return path.join(this.root, 'couchdb'); }
   appDir(app: string) { return path.join(this.root, 'apps', app); }
   repo(app: string) { return path.join(this.appDir(app), 'repo.git'); }
   releasesDir(app: string) { return path.join(this.appDir(app), 'releases'); }

@@ -29,6 +29,8 @@ export interface ServerInfo {
   isolation: string;
   network: NetworkSummary;
   dataDir: string;
+  /** The CouchDB gateway's loopback port (COUCHDB_URL), or null with --couchdb off. */
+  couchdbGatewayPort: number | null;
 }
 
 /** Streams a deploy's lines to the command's stdout. */
