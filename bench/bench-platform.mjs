@@ -69,7 +69,7 @@ export class BenchServer {
     const data = reuse ?? path.join(top, 'data');
     const s = new BenchServer(top, data);
     const args = [BIN, 'server', '--data', data, '--host', '127.0.0.1', '--http-port', '0', '--git-http-port', '0',
-      '--ssh-port', 'off', '--dnode-port', 'off', '--drain-timeout', '5', ...(keepApps ? [] : ['--stop-apps']), ...extra];
+      '--ssh-port', 'off', '--dnode-port', 'off', '--https-port', '0', '--dashboard-port', 'off', '--drain-timeout', '5', ...(keepApps ? [] : ['--stop-apps']), ...extra];
     let argv = [process.execPath, ...args];
     if (unconfined && process.getuid?.() === 0) {
       fs.chmodSync(top, 0o777);

@@ -1,13 +1,15 @@
-// Proxy overhead benchmark (issue 7, part 1): one tiny upstream app measured
-// direct, through platformx's proxy and through nginx, in alternating rounds
-// with wrk at 50 connections. Ratios are medians of per-round ratios so that
+// Proxy overhead benchmark (issue 7, part 1; issue 12): one tiny upstream app
+// measured direct, through platformx's proxy with its hand-written forwarder,
+// through the same proxy with undici's Pool/dispatch as the forwarder
+// (bench/undici-forwarder.mjs), and through nginx, in alternating rounds with
+// wrk at 50 connections. Ratios are medians of per-round ratios so that
 // machine drift cancels.
 //
 //   npx tsc -p . && node bench/proxy-bench.mjs [--rounds 5] [--seconds 3] [--json]
 //
 // The same file is also the upstream app and the proxy host when started as
-// a child with `upstream` or `proxy <upstreamPort>`: each runs in its own
-// process so its CPU time and RSS can be read from /proc.
+// a child with `upstream` or `proxy <upstreamPort> [hand-written|undici]`:
+// each runs in its own process so its CPU time and RSS can be read from /proc.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -54,10 +56,17 @@ export async function accessWriter() {
   return { onAccess, remove: () => fs.rmSync(logDir, { recursive: true, force: true }) };
 }
 
-async function runProxy(upstreamPort) {
+async function runProxy(upstreamPort, forwarderName = 'hand-written') {
   const { startProxy } = await import(pathToFileURL(path.join(ROOT, 'dist/proxy/proxy-server.js')).href);
   const { onAccess, remove } = await accessWriter();
-  const proxy = await startProxy({ host: '127.0.0.1', port: 0, onAccess: process.env.PXBENCH_NO_LOG ? undefined : onAccess });
+  // The server's defaults: 30 s request timeout, 60 s idle.
+  const timeouts = { requestMs: 30_000, idleMs: 60_000 };
+  const forwarder =
+    forwarderName === 'undici' ? new (await import('./undici-forwarder.mjs')).UndiciForwarder(timeouts) : undefined;
+  const proxy = await startProxy({
+    host: '127.0.0.1', port: 0, forwarder, requestTimeoutMs: timeouts.requestMs, idleTimeoutMs: timeouts.idleMs,
+    onAccess: process.env.PXBENCH_NO_LOG ? undefined : onAccess,
+  });
   proxy.routes.setHosts('bench', [HOST]);
   proxy.routes.setBackends('bench', [upstreamPort]);
   console.log(`port ${proxy.port}`);
@@ -70,9 +79,10 @@ async function runProxy(upstreamPort) {
 
 // ---------------------------------------------------------------- helpers
 
-export function startChild(args) {
+/** Runs `file` (this one by default) as a child with args; resolves once it prints "port N". */
+export function startChild(args, file = fileURLToPath(import.meta.url)) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d) => {
@@ -97,7 +107,7 @@ export function fetchBody(port) {
   });
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
       const { port } = s.address();
@@ -106,7 +116,7 @@ function freePort() {
   });
 }
 
-function waitForPort(port, timeoutMs = 5000) {
+export function waitForPort(port, timeoutMs = 5000) {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = () => {
@@ -185,10 +195,10 @@ export function rssMb(pids) {
   return kb / 1024;
 }
 
-/** wrk -t2 at 50 connections for `seconds`; `extra` arguments before the URL (e.g. another header). */
-export function wrk(port, seconds, extra = []) {
+/** wrk at 50 connections; `scheme` https and `headers` for the TLS bench. */
+export function wrk(port, seconds, { scheme = 'http', headers = [] } = {}) {
   return new Promise((resolve, reject) => {
-    const args = ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, ...extra, `http://127.0.0.1:${port}/`];
+    const args = ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, ...headers.flatMap((h) => ['-H', h]), `${scheme}://127.0.0.1:${port}/`];
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
@@ -198,8 +208,11 @@ export function wrk(port, seconds, extra = []) {
   });
 }
 
-/** nginx in front of the upstream; `workers`: its worker_processes ('auto': one per core). */
-export async function startNginx(nginxBin, upstreamPort, workers = 'auto') {
+/**
+ * nginx in front of the upstream; with tls ({ cert, key }) it listens with TLS and HTTP/2 offered over ALPN, as platformx does;
+ * `workers`: its worker_processes ('auto': one per core).
+ */
+export async function startNginx(nginxBin, upstreamPort, tls = null, workers = 'auto') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pxbench-nginx-'));
   const port = await freePort();
   for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) fs.mkdirSync(path.join(dir, d));
@@ -221,7 +234,9 @@ http {
   scgi_temp_path ${dir}/scgi;
   upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; }
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${tls ? ' ssl http2' : ''};${tls ? `
+    ssl_certificate ${tls.cert};
+    ssl_certificate_key ${tls.key};` : ''}
     location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
@@ -229,7 +244,8 @@ http {
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header X-Forwarded-Host $http_host;${tls ? `
+      proxy_set_header X-Forwarded-Port $server_port;` : ''}
     }
   }
 }
@@ -275,11 +291,14 @@ export async function runProxyBench({ rounds = 5, seconds = 3, log = () => {} } 
   try {
     const upstream = await startChild(['upstream']);
     started.push(upstream.child);
-    const px = await startChild(['proxy', String(upstream.port)]);
+    const px = await startChild(['proxy', String(upstream.port), 'hand-written']);
     started.push(px.child);
+    const ux = await startChild(['proxy', String(upstream.port), 'undici']);
+    started.push(ux.child);
     const targets = [
       { name: 'direct', port: upstream.port, pids: null },
       { name: 'platformx', port: px.port, pids: [px.child.pid] },
+      { name: 'undici', port: ux.port, pids: [ux.child.pid] },
     ];
     if (nginxBin) {
       const ngx = await startNginx(nginxBin, upstream.port);
@@ -329,9 +348,13 @@ export async function runProxyBench({ rounds = 5, seconds = 3, log = () => {} } 
       };
     }
     const ratio = (a, b, key) => median(runs[a].map((x, i) => x[key] / runs[b][i][key]));
+    const both = (a, b) => ({ rps: ratio(a, b, 'rps'), p99: ratio(a, b, 'p99') });
     const ratios = {
-      platformxToDirect: { rps: ratio('platformx', 'direct', 'rps'), p99: ratio('platformx', 'direct', 'p99') },
-      platformxToNginx: nginxBin ? { rps: ratio('platformx', 'nginx', 'rps'), p99: ratio('platformx', 'nginx', 'p99') } : null,
+      platformxToDirect: both('platformx', 'direct'),
+      platformxToNginx: nginxBin ? both('platformx', 'nginx') : null,
+      // The parser decision (issue 12): the hand-written forwarder against undici's.
+      platformxToUndici: both('platformx', 'undici'),
+      undiciToNginx: nginxBin ? both('undici', 'nginx') : null,
     };
     return {
       config: { rounds, seconds, connections: CONNECTIONS, loadGenerator: 'wrk -t2', cpus: os.cpus().length, node: process.version },
@@ -356,10 +379,12 @@ function printTable(result) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
   console.log('');
-  const { platformxToDirect: d, platformxToNginx: n } = result.ratios;
+  const { platformxToDirect: d, platformxToNginx: n, platformxToUndici: u, undiciToNginx: un } = result.ratios;
   console.log(`platformx/direct: throughput ${f(d.rps, 2)}x, p99 ${f(d.p99, 2)}x`);
+  console.log(`platformx/undici: throughput ${f(u.rps, 2)}x, p99 ${f(u.p99, 2)}x (hand-written forwarder vs undici Pool/dispatch)`);
   if (n) {
     console.log(`platformx/nginx:  throughput ${f(n.rps, 2)}x (target >= 0.6), p99 ${f(n.p99, 2)}x (target <= 2)`);
+    console.log(`undici/nginx:     throughput ${f(un.rps, 2)}x, p99 ${f(un.p99, 2)}x`);
   } else {
     console.log('nginx: not installed, compared against direct only');
   }
@@ -374,7 +399,7 @@ function argValue(name, fallback) {
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const role = process.argv[2];
   if (role === 'upstream') runUpstream();
-  else if (role === 'proxy') await runProxy(Number(process.argv[3]));
+  else if (role === 'proxy') await runProxy(Number(process.argv[3]), process.argv[4]);
   else {
     const result = await runProxyBench({
       rounds: argValue('--rounds', 5),

@@ -2,9 +2,10 @@
 // of the figures against their targets, and the same figures as JSON in
 // bench/results/latest.json (plus a dated copy).
 //
-//   node bench/run.mjs [--only proxy,workers,deploy,redeploy,footprint,restart] [--rounds 3] [--seconds 5]
+//   node bench/run.mjs [--only proxy,workers,tls,deploy,redeploy,footprint,restart,network] [--rounds 3] [--seconds 5]
 //                      [--reps 7] [--express-reps 5] [--redeploys 20] [--apps 20]
-//                      [--restart-apps 20,100] [--records 1000] [--workers-node PATH]
+//                      [--restart-apps 20,100] [--records 1000] [--couchdb-rate 50] [--couchdb-seconds 10]
+//                      [--workers-node PATH]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,12 +13,14 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runPushToLive, STEPS } from './deploy-bench.mjs';
 import { runFootprint } from './footprint-bench.mjs';
+import { runNetworkBench } from './network-bench.mjs';
 import { runRedeployUnderLoad } from './redeploy-bench.mjs';
 import { runRestartBench } from './restart-bench.mjs';
+import { runCouchdbBench } from './couchdb-bench.mjs';
 import { runWorkersBench } from './workers-bench.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PARTS = ['proxy', 'workers', 'deploy', 'redeploy', 'footprint', 'restart'];
+const PARTS = ['proxy', 'workers', 'tls', 'deploy', 'redeploy', 'footprint', 'restart', 'network', 'couchdb'];
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -61,14 +64,22 @@ await part('proxy', '1. Proxy: direct vs platformx vs nginx', async () => {
   const { runProxyBench } = await import(pathToFileURL(file).href);
   return runProxyBench({ rounds: num('--rounds', 5), seconds: num('--seconds', 5), log });
 });
-await part('workers', '1b. Proxy workers: 1 vs 2, beside nginx 1 vs 2', () => runWorkersBench({
+await part('workers', '1c. Proxy workers: 1 vs 2, beside nginx 1 vs 2', () => runWorkersBench({
   rounds: num('--rounds', 5), seconds: num('--seconds', 5), node: arg('--workers-node', process.execPath), log,
 }));
+await part('tls', '1b. TLS: platformx vs nginx, same certificate', async () => {
+  const { runTlsBench } = await import(pathToFileURL(path.join(HERE, 'tls-bench.mjs')).href);
+  return runTlsBench({ rounds: num('--tls-rounds', 3), seconds: num('--seconds', 5), log });
+});
 await part('deploy', '2. Push-to-live', () => runPushToLive({ reps: num('--reps', 9), expressReps: num('--express-reps', 5), log }));
 await part('redeploy', '3. Redeploy under load', () => runRedeployUnderLoad({ redeploys: num('--redeploys', 20), log }));
 await part('footprint', '4. Footprint', () => runFootprint({ apps: num('--apps', 20), log }));
 await part('restart', '5. Server restart, cold start, release history', () => runRestartBench({
   apps: arg('--restart-apps', '20,100').split(',').map(Number), records: num('--records', 1000), log,
+}));
+await part('network', '6. Network policy cost', () => runNetworkBench({ rounds: num('--rounds', 5), seconds: num('--seconds', 5), log }));
+await part('couchdb', '7. CouchDB data layer: replication lag, gateway overhead, failover', () => runCouchdbBench({
+  rate: num('--couchdb-rate', 50), seconds: num('--couchdb-seconds', 10), log,
 }));
 results.machine.loadavgAtEnd = loadavg();
 results.totalSeconds = Math.round((performance.now() - t0) / 1000);
@@ -96,23 +107,36 @@ else if (proxy) {
   rows.push(['1 proxy', 'throughput, p99 platformx/direct', `${f(d.rps, 2)}x, ${f(d.p99, 2)}x`, '', '']);
 }
 
+const tlsr = results.tls;
+if (tlsr?.error) note('1b tls', `failed: ${tlsr.error}`);
+else if (tlsr) {
+  for (const [name, t] of Object.entries(tlsr.targets)) {
+    rows.push(['1b tls', `${name}: per s, p50/p99 ms, CPU µs each`, `${f(t.perSecond)}, ${f(t.p50Ms, 2)}/${f(t.p99Ms, 2)}, ${f(t.cpuUsPerReq, 1)}`, '', '']);
+  }
+  const r = tlsr.ratios;
+  if (r) {
+    rows.push(['1b tls', 'keep-alive req/s platformx/nginx (p99 ratio)', `${f(r.keepAlive.rps, 2)}x (${f(r.keepAlive.p99, 2)}x)`, '>= 0.6x', met(tlsr.targetsMet.keepAlive)]);
+    rows.push(['1b tls', 'handshakes/s platformx/nginx (p99 ratio)', `${f(r.handshakes.rps, 2)}x (${f(r.handshakes.p99, 2)}x)`, '>= 0.5x', met(tlsr.targetsMet.handshakes)]);
+  } else note('1b tls', 'nginx not installed: platformx measured alone');
+}
+
 const wk = results.workers;
-if (wk?.skipped || wk?.error) note('1b workers', wk.skipped ?? `failed: ${wk.error}`);
+if (wk?.skipped || wk?.error) note('1c workers', wk.skipped ?? `failed: ${wk.error}`);
 else if (wk) {
   const per = (t) => (t.workerUsPerReq?.length > 1 ? ` (per worker ${t.workerUsPerReq.map((u) => f(u, 1)).join(' / ')}, primary ${f(t.primaryUsPerReq, 1)})` : '');
   for (const [name, t] of Object.entries(wk.keepAlive)) {
-    rows.push(['1b workers', `${name}: req/s, p99 ms, CPU µs/req`, `${f(t.rps)}, ${f(t.p99Ms, 2)}, ${f(t.cpuUsPerReq, 1)}${per(t)}`, '', '']);
+    rows.push(['1c workers', `${name}: req/s, p99 ms, CPU µs/req`, `${f(t.rps)}, ${f(t.p99Ms, 2)}, ${f(t.cpuUsPerReq, 1)}${per(t)}`, '', '']);
   }
   const r = wk.ratios;
-  rows.push(['1b workers', 'platformx 2 workers / 1: throughput, p99', `${f(r.twoWorkersToOne.rps, 2)}x, ${f(r.twoWorkersToOne.p99, 2)}x`, '', '']);
-  if (r.nginxTwoToOne) rows.push(['1b workers', 'nginx 2 workers / 1: throughput, p99', `${f(r.nginxTwoToOne.rps, 2)}x, ${f(r.nginxTwoToOne.p99, 2)}x`, '', '']);
+  rows.push(['1c workers', 'platformx 2 workers / 1: throughput, p99', `${f(r.twoWorkersToOne.rps, 2)}x, ${f(r.twoWorkersToOne.p99, 2)}x`, '', '']);
+  if (r.nginxTwoToOne) rows.push(['1c workers', 'nginx 2 workers / 1: throughput, p99', `${f(r.nginxTwoToOne.rps, 2)}x, ${f(r.nginxTwoToOne.p99, 2)}x`, '', '']);
   if (wk.newConnections && typeof wk.newConnections === 'object') {
     for (const [name, t] of Object.entries(wk.newConnections)) {
-      rows.push(['1b workers', `new connection per request, ${name}: req/s, CPU µs/req`, `${f(t.rps)}, ${f(t.cpuUsPerReq, 1)}${per(t)}`, '', '']);
+      rows.push(['1c workers', `new connection per request, ${name}: req/s, CPU µs/req`, `${f(t.rps)}, ${f(t.cpuUsPerReq, 1)}${per(t)}`, '', '']);
     }
-  } else if (wk.newConnections) note('1b workers', `cluster vs reuseport: ${wk.newConnections}`);
+  } else if (wk.newConnections) note('1c workers', `cluster vs reuseport: ${wk.newConnections}`);
   for (const [name, d] of Object.entries(wk.workerDeaths ?? {})) {
-    rows.push(['1b workers', `${name}: ${d.kills} worker SIGKILLs under new connections, failed (hung)`, `${d.failed} (${d.hung}) of ${d.ok + d.failed}`, '', '']);
+    rows.push(['1c workers', `${name}: ${d.kills} worker SIGKILLs under new connections, failed (hung)`, `${d.failed} (${d.hung}) of ${d.ok + d.failed}`, '', '']);
   }
 }
 
@@ -172,6 +196,29 @@ else if (rs) {
     rows.push(['5 restart', `config:set median ms, ${one} vs ${many} release records`, `${f(h[one].configSetMedianMs)} vs ${f(h[many].configSetMedianMs)}`, 'same', '']);
     rows.push(['5 restart', `push median ms, ${one} vs ${many} release records`, `${f(h[one].pushMedianMs)} vs ${f(h[many].pushMedianMs)}`, 'same', '']);
   }
+}
+
+const net = results.network;
+if (net?.skipped || net?.error) note('6 network', net.skipped ?? `failed: ${net.error}`);
+else if (net) {
+  const pr = net.perRequest;
+  rows.push(['6 network', 'through the proxy with / without the policy: req/s, p99 ms', `${f(pr.withPolicy.rps)} / ${f(pr.withoutPolicy.rps)}, ${f(pr.withPolicy.p99Ms, 2)} / ${f(pr.withoutPolicy.p99Ms, 2)} (ratios ${f(pr.ratios.rps, 2)}x, ${f(pr.ratios.p99, 2)}x)`, '', '']);
+  const pp = net.perPacket;
+  rows.push(['6 network', "an app's loopback round trip; new allowed connection, µs with / without", `${f(pp.roundTripUs.withPolicy, 1)} / ${f(pp.roundTripUs.withoutPolicy, 1)}; ${f(pp.newConnectionUs.withPolicy)} / ${f(pp.newConnectionUs.withoutPolicy)}`, '', '']);
+  rows.push(['6 network', 'per app: resident processes; nft call per process start or exit, ms; start-up ms', `${net.perApp.residentProcesses}; ${f(net.perApp.updateMedianMs, 1)}; ${f(net.startupMedianMs)}`, '0', met(net.perApp.residentProcesses === 0)]);
+}
+
+const cd = results.couchdb;
+if (cd?.error) note('7 couchdb', `failed: ${cd.error}`);
+else if (cd) {
+  rows.push(['7 couchdb', `replication lag through the gateway at ${cd.config.rate} writes/s, p50/p99 ms`, `${f(cd.lag.p50Ms)}/${f(cd.lag.p99Ms)} (${cd.lag.arrived} of ${cd.lag.acked} arrived)`, '', '']);
+  const o = cd.overhead;
+  rows.push(['7 couchdb', 'document GET req/s, p99 ms: primary directly / gateway', `${f(o.direct.rps)}, ${f(o.direct.p99Ms)} / ${f(o.gateway.rps)}, ${f(o.gateway.p99Ms)}`, '', '']);
+  rows.push(['7 couchdb', 'gateway/direct throughput, p99', `${f(o.rpsRatio, 2)}x, ${f(o.p99Ratio, 2)}x`, '', '']);
+  const fo = cd.failover;
+  rows.push(['7 couchdb', 'kill -9 of the primary: first successful write after, ms', f(fo.firstWriteAfterKillMs), '<= 5000', met(cd.targetsMet.failoverWithin5s)]);
+  rows.push(['7 couchdb', 'documents lost (acknowledged writes missing on either side)', `${fo.lost} of ${fo.acknowledgedWrites}`, '0', met(cd.targetsMet.noneLost)]);
+  rows.push(['7 couchdb', 'primary back: traffic on it again after, ms', f(fo.failbackMs), '', '']);
 }
 
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

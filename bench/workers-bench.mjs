@@ -74,12 +74,12 @@ async function servedByPid(t) {
   return new Map((await t.client.workers()).map((w) => [w.pid, w.requests]));
 }
 
-async function measure(t, seconds, extra) {
+async function measure(t, seconds, headers) {
   const pids = t.client ? [t.child.pid, ...(await t.client.workers()).map((w) => w.pid).filter((p) => p !== t.child.pid)] : processTree(t.root);
   const cpu0 = new Map(pids.map((p) => [p, cpuSeconds([p])]));
   const served0 = await servedByPid(t);
   const self0 = process.cpuUsage();
-  const res = await wrk(t.port, seconds, extra);
+  const res = await wrk(t.port, seconds, { headers });
   const self = process.cpuUsage(self0);
   const served1 = await servedByPid(t);
   const cpu = new Map(pids.map((p) => [p, cpuSeconds([p]) - cpu0.get(p)]));
@@ -137,12 +137,12 @@ function summarize(list) {
   return s;
 }
 
-/** `rounds` alternating rounds over targets (the order rotates), wrk given `extra`. */
-async function rounds(targets, { count, seconds, extra = [], label, log }) {
+/** `rounds` alternating rounds over targets (the order rotates), wrk sending `headers` too. */
+async function rounds(targets, { count, seconds, headers = [], label, log }) {
   const runs = Object.fromEntries(targets.map((t) => [t.name, []]));
   for (let r = 0; r < count; r++) {
     for (const t of targets.map((_, i) => targets[(i + r) % targets.length])) {
-      const run = await measure(t, seconds, extra);
+      const run = await measure(t, seconds, headers);
       runs[t.name].push(run);
       log(`${label} round ${r + 1}/${count} ${t.name.padEnd(22)} ${Math.round(run.rps)} req/s p99 ${run.p99.toFixed(2)} ms, ${run.cpuUsPerReq?.toFixed(1)} µs/req`);
     }
@@ -174,7 +174,7 @@ export async function runWorkersBench({ rounds: count = 5, seconds = 5, node = p
     if (reusePort) await px('platformx 2 reuseport', 2, 'reuseport');
     if (nginxBin) {
       for (const n of [1, 2]) {
-        const ngx = await startNginx(nginxBin, upstream.port, n);
+        const ngx = await startNginx(nginxBin, upstream.port, null, n);
         started.push(ngx.child);
         closers.push(() => fs.rmSync(ngx.dir, { recursive: true, force: true }));
         targets.push({ name: `nginx ${n} worker${n > 1 ? 's' : ''}`, port: ngx.port, root: ngx.child.pid });
@@ -189,7 +189,7 @@ export async function runWorkersBench({ rounds: count = 5, seconds = 5, node = p
     const keepAlive = await rounds(targets, { count, seconds, label: 'keep-alive', log });
     // A new connection per request: what the cluster primary's accept-and-hand-over costs against SO_REUSEPORT.
     const churn = reusePort
-      ? await rounds(targets.filter((t) => /2 (workers|reuseport)/.test(t.name)), { count, seconds, extra: ['-H', 'Connection: close'], label: 'new connections', log })
+      ? await rounds(targets.filter((t) => /2 (workers|reuseport)/.test(t.name)), { count, seconds, headers: ['Connection: close'], label: 'new connections', log })
       : null;
     const deaths = {};
     for (const t of targets.filter((x) => x.client && /2 (workers|reuseport)/.test(x.name))) {

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppRepo, get, nodeApp, serverSource } from './support/apps.js';
+import { dataScope } from '../src/apprunner/data-scope.js';
 import { Platform, run } from './support/platform.js';
 
 let px: Platform | undefined;
@@ -128,6 +129,63 @@ describe('crash points', () => {
     expect(await head(p)).toBe(v1);
     expect((await get(p.info.httpPort, 'crashy.localhost')).body).toBe('v1 body');
     expect(state(p).apps.crashy.current).toBe(1);
+  });
+
+  it('the data plane killed right after spawning an app process: nothing of it survives the next start', async () => {
+    const { p, token, r } = await appWithRelease();
+    const uid = JSON.parse(fs.readFileSync(path.join(p.data, 'state.json'), 'utf8')).apps.crashy.uid as number | null;
+    await r.commit({ 'server.js': serverSource('v2 body') }, 'v2');
+    // A data plane started with the crash point set dies at its next spawn (the new release's web.1).
+    await p.stop();
+    p.env = { PLATFORMX_CRASH_AT: 'process-spawned' };
+    await p.boot().catch(() => {});
+    const push = await r.push(p.gitUrl('crashy', token)).catch(() => ({ code: 1 }));
+    expect(push.code).not.toBe(0);
+    await p.exited();
+    p.env = {};
+    await p.boot();
+    expect((await get(p.info.httpPort, 'crashy.localhost')).body).toBe('v1 body');
+    const ps = JSON.parse(await p.ok(['ps', 'crashy', '--json'])) as Array<{ pid: number; release: string }>;
+    expect(ps.map((x) => x.release)).toEqual(['v1']);
+    // ps matches /proc: the only processes in this data folder's cgroups are the ones ps lists (and their sandbox).
+    const scope = `platformx-${dataScope(p.data)}`;
+    const pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+    const inScope = pids.filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(scope) && fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] !== 'Z';
+      } catch {
+        return false;
+      }
+    });
+    const parent = (pid: number) => {
+      try {
+        const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+      } catch {
+        return 0;
+      }
+    };
+    const under = (pid: number, root: number): boolean => pid === root || (pid > 1 && under(parent(pid), root));
+    expect(inScope.filter((pid) => !under(pid, ps[0]!.pid))).toEqual([]);
+    void uid;
+  });
+
+  it('a server killed during its own start, after the first app came up: the next start serves every app once', async () => {
+    const { p, token } = await appWithRelease();
+    const second = await AppRepo.create(nodeApp('second body'));
+    const t2 = await p.createApp('second');
+    expect((await second.push(p.gitUrl('second', t2))).code).toBe(0);
+    void token;
+    await p.stop();
+    p.env = { PLATFORMX_CRASH_AT: 'boot-first-app' };
+    await p.boot().catch(() => {});
+    await p.exited();
+    p.env = {};
+    await p.boot();
+    expect((await get(p.info.httpPort, 'crashy.localhost')).body).toBe('v1 body');
+    expect((await get(p.info.httpPort, 'second.localhost')).body).toBe('second body');
+    for (const app of ['crashy', 'second']) expect(JSON.parse(await p.ok(['ps', app, '--json']))).toHaveLength(1);
+    second.remove();
   });
 
   it('start-up removes folders of failed releases (a crash during recovery) and stale state temp files', async () => {

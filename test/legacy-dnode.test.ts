@@ -77,7 +77,7 @@ beforeAll(async () => {
     }
   }
   const opts = parseServerOptions(['--data', data, '--host', '127.0.0.1', '--http-port', '0', '--git-http-port', '0',
-    '--ssh-port', 'off', '--dnode-port', 'off', '--drain-timeout', '2', '--boot-timeout', '20', '--stop-apps']);
+    '--ssh-port', 'off', '--dnode-port', 'off', '--https-port', '0', '--dashboard-port', 'off', '--drain-timeout', '2', '--boot-timeout', '20', '--stop-apps']);
   server = await startServer(opts, (l) => serverLog.push(l));
   for (const app of ['hello', 'slow', 'thrower', 'other']) expect((await cli(['apps:create', app])).code).toBe(0);
   expect((await cli(['domains:add', 'other', 'other.example.com'])).code).toBe(0);

@@ -4,9 +4,14 @@
 // with the whole table, and access entries of all workers arrive in one stream.
 import http from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ChallengeTokens } from '../src/certs/acme-issuer.js';
+import { bundlePem, parseBundle } from '../src/certs/certificate.js';
+import { makeSelfSigned } from '../src/certs/self-signed.js';
+import { TlsIndex } from '../src/certs/tls-index.js';
 import { reusePortWorks } from '../src/dataplane/serving-proxy.js';
 import { get, waitFor } from './support/apps.js';
 import { backend, startDataplaneProcess, type Backend, type RunningDataplane } from './support/dataplane.js';
+import { httpsGet, peerCert } from './support/tls-client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -200,6 +205,42 @@ describe.each(balances)('two proxy workers in the data plane (%s)', (balance) =>
     expect(fresh.pid).toBe(replaced.pid);
     expect(fresh.requests).toBeGreaterThan(0);
     expect(dp.output()).toMatch(/proxy worker 1 \(pid \d+\) exited \(SIGKILL\); replacing it/);
+  });
+});
+
+describe.each(balances)('HTTPS in two proxy workers (%s)', (balance) => {
+  beforeAll(async () => {
+    dp = await startDataplaneProcess(2, balance);
+  });
+  afterAll(async () => {
+    await dp.stop();
+  });
+
+  it('every worker serves the certificates sent, and a replaced worker has them before it listens', async () => {
+    const { host } = await routedApp();
+    const cert = parseBundle(bundlePem(await makeSelfSigned([host])), 'the test certificate');
+    const index = new TlsIndex(cert);
+    index.replace(new Map([[host, cert]]), cert, new Map());
+    expect(await dp.client.serveTls({ index, tokens: new ChallengeTokens() })).toBe(dp.httpsPort);
+    // New connections reach both workers: each shows the certificate, and the app answers.
+    const serials = async () => new Set(await Promise.all(Array.from({ length: 12 }, () => peerCert(dp.httpsPort, host).then((p) => p.serial))));
+    const before = await dp.workers();
+    expect([...(await serials())]).toEqual([cert.serial]);
+    const bodies = await Promise.all(Array.from({ length: 20 }, () => httpsGet(dp.httpsPort, host).then((r) => r.body)));
+    expect(bodies).toEqual(Array(20).fill('a'));
+    const served = (await dp.workers()).map((w, i) => w.requests! - before[i]!.requests!);
+    expect(served.every((n) => n > 0)).toBe(true);
+
+    const [victim] = before;
+    process.kill(victim!.pid!, 'SIGKILL');
+    await waitFor(async () => {
+      const w = (await dp.workers())[0]!;
+      return w.pid !== victim!.pid && w.state === 'serving';
+    }, 5000, 'a new worker 1');
+    expect([...(await serials())]).toEqual([cert.serial]);
+    const fresh = (await dp.workers())[0]!;
+    expect((await Promise.all(Array.from({ length: 20 }, () => httpsGet(dp.httpsPort, host).then((r) => r.body))))).toEqual(Array(20).fill('a'));
+    expect((await dp.workers())[0]!.requests).toBeGreaterThan(fresh.requests!);
   });
 });
 

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy } from '../src/proxy/proxy-server.js';
 import type { AccessEntry, RouteControl } from '../src/proxy/types.js';
+import { closedPort, rawApp, request, type Reply } from './support/proxy-apps.js';
 
 // Real backends on loopback: each answers its own name and echoes what it was sent.
 interface Backend {
@@ -80,69 +81,6 @@ async function backend(name: string): Promise<Backend> {
   };
 }
 
-/**
- * A hand-written HTTP backend: handler gets each request head (bodies are not
- * read) and its index on the connection, and writes whatever bytes it likes.
- */
-async function rawBackend(handler: (socket: net.Socket, head: string, nth: number) => void): Promise<{ port: number; connections: () => number; close(): Promise<void> }> {
-  let connections = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    connections++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    let buf = '';
-    let nth = 0;
-    socket.on('data', (d) => {
-      buf += d.toString('latin1');
-      let end;
-      while ((end = buf.indexOf('\r\n\r\n')) >= 0) {
-        const head = buf.slice(0, end);
-        buf = buf.slice(end + 4);
-        handler(socket, head, nth++);
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    connections: () => connections,
-    close: () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        for (const s of sockets) s.destroy();
-      }),
-  };
-}
-
-interface Reply {
-  status: number;
-  body: string;
-  headers: http.IncomingHttpHeaders;
-}
-
-function request(
-  port: number, host: string, path = '/',
-  opts: { agent?: http.Agent | false; headers?: Record<string, string>; method?: string; body?: string } = {},
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, path, method: opts.method ?? 'GET', agent: opts.agent ?? false, headers: { host, ...opts.headers } },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
-
 const json = (r: Reply) => JSON.parse(r.body) as { name: string; url: string; headers: Record<string, string> };
 
 /** Opens a raw upgrade through the proxy; resolves with the response head and the socket. */
@@ -168,14 +106,6 @@ function upgrade(port: number, host: string, path = '/ws'): Promise<{ head: stri
 
 function nextData(socket: net.Socket): Promise<string> {
   return new Promise((resolve) => socket.once('data', (d) => resolve(d.toString())));
-}
-
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /**
@@ -506,7 +436,7 @@ describe('relaying what apps answer', () => {
     await Promise.all(raws.map((r) => r.close()));
   });
   async function raw(name: string, handler: (socket: net.Socket, head: string, nth: number) => void) {
-    const r = await rawBackend(handler);
+    const r = await rawApp(handler);
     raws.push(r);
     routes.setHosts(name, [`${name}.example.com`]);
     routes.setBackends(name, [r.port]);

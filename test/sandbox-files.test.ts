@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AppFileError, readAppFile, readAppText, writeAppFile } from '../src/apprunner/sandbox-files.js';
+import { AppFileError, appPathExists, readAppFile, readAppText, writeAppFile } from '../src/apprunner/sandbox-files.js';
+import { detectProcessTypes } from '../src/maestro/process-types.js';
 
 let tmp: string;
 let app: string;
@@ -83,5 +84,41 @@ describe('writeAppFile', () => {
     fs.mkdirSync(path.join(app, 'node_modules'));
     execFileSync('mkfifo', [path.join(app, 'node_modules', '.stamp')]);
     expect(() => writeAppFile(app, 'node_modules/.stamp', 'key\n')).toThrow('node_modules/.stamp is not a regular file');
+  });
+});
+
+describe('appPathExists and the start-command probe', () => {
+  it("tells whether something is in the app's folder without following a link out of it", () => {
+    fs.writeFileSync(path.join(app, 'server.js'), '');
+    fs.mkdirSync(path.join(app, 'lib'));
+    expect(appPathExists(app, 'server.js')).toBe(true);
+    expect(appPathExists(app, './server.js')).toBe(true);
+    expect(appPathExists(app, 'lib/')).toBe(true);
+    expect(appPathExists(app, 'lib/missing.js')).toBe(false);
+    // A link is there whatever it points at: a host path behind it is never looked at.
+    fs.symlinkSync(secret, path.join(app, 'present.js'));
+    fs.symlinkSync(path.join(tmp, 'no-such-file'), path.join(app, 'absent.js'));
+    expect(appPathExists(app, 'present.js')).toBe(appPathExists(app, 'absent.js'));
+    fs.symlinkSync(tmp, path.join(app, 'up'));
+    expect(() => appPathExists(app, 'up/secret.env')).toThrow(/up is not a folder/);
+    expect(() => appPathExists(app, '../secret.env')).toThrow(AppFileError);
+    expect(() => appPathExists(app, 'lib/../../secret.env')).toThrow(/outside the app's folder/);
+    expect(() => appPathExists(app, secret)).toThrow(/outside the app's folder/);
+  });
+
+  it("package.json main cannot probe host paths: one outside the app is refused, a link is not followed", () => {
+    const main = (m: string) => fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'a', main: m }));
+    // The secret exists and the other path does not; before, `node <main>` was chosen only for the first.
+    main(`../${path.basename(secret)}`);
+    expect(() => detectProcessTypes(app, 'a')).toThrow(/package\.json main: \.\.\/secret\.env is outside the app's folder/);
+    main(secret);
+    expect(() => detectProcessTypes(app, 'a')).toThrow(AppFileError);
+    fs.symlinkSync(tmp, path.join(app, 'host'));
+    main('host/secret.env');
+    expect(() => detectProcessTypes(app, 'a')).toThrow(/host is not a folder/);
+    main('lib/server.js');
+    fs.mkdirSync(path.join(app, 'lib'));
+    fs.writeFileSync(path.join(app, 'lib', 'server.js'), '');
+    expect(detectProcessTypes(app, 'a').types.web).toEqual(['node', 'lib/server.js']);
   });
 });

@@ -208,7 +208,7 @@ describe('without root', () => {
     fs.chmodSync(data, 0o777);
     const asNobody = isRoot ? ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups', '--'] : [];
     const child = spawn(asNobody[0] ?? process.execPath, [...asNobody.slice(1), ...(isRoot ? [process.execPath] : []), BIN, 'server',
-      '--data', path.join(data, 'd'), '--host', '127.0.0.1', '--http-port', '0', '--git-http-port', '0', '--ssh-port', 'off', '--dnode-port', 'off', '--stop-apps'],
+      '--data', path.join(data, 'd'), '--host', '127.0.0.1', '--http-port', '0', '--git-http-port', '0', '--ssh-port', 'off', '--dnode-port', 'off', '--dashboard-port', 'off', '--stop-apps'],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: data } });
     let output = '';
     child.stdout.on('data', (d) => (output += d));

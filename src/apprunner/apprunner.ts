@@ -1,8 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { deathGuardedArgv } from './death-signal.js';
 import { niceDown, type DeployPriority } from './deploy-priority.js';
 import { signalQuietly } from './process-tree.js';
-import type { Isolation, RunSpec } from './types.js';
+import { encodeEnvironment, feedChild, loadEnvironmentArgv } from './env-handoff.js';
+import { HELPER_ENV, systemProgram } from './system-programs.js';
+import type { Isolation, LeftoverSweep, RunSpec } from './types.js';
+
+/** The fd the unconfined runner hands the app's environment on. */
+const ENV_FD = 3;
 
 /** PATH inside an app process: the server's own node first, then the system's. */
 export const APP_PATH = [path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
@@ -25,32 +31,47 @@ export interface Apprunner extends DeployPriority {
   forget(app: string): void;
   /** The server stops, its apps already stopped: drop what the runner kept for all. */
   close(): void;
+  /**
+   * Server start, before anything is spawned: stops every process a previous run of
+   * this server on this data folder left behind (what provably is its own) unless
+   * `keep` claims it, and removes what held them.
+   */
+  sweepLeftovers(keep: (pid: number) => boolean): Promise<LeftoverSweep>;
 }
 
-/** The environment a process gets: only the app's own variables, never the server's. */
-export function appEnvironment(spec: RunSpec, home: string): Record<string, string> {
+/**
+ * The environment a process gets: only the app's own variables, never the server's;
+ * `dir` (its working directory) is HOME and PWD whatever the config says.
+ */
+export function appEnvironment(spec: RunSpec, dir: string): Record<string, string> {
   return {
-    PATH: APP_PATH,
-    HOME: home,
+    PATH: spec.runtime ? `${spec.runtime.nodeDir}/bin:${APP_PATH}` : APP_PATH,
     LANG: 'C.UTF-8',
     NODE_ENV: 'production',
     ...spec.env,
+    HOME: dir,
+    PWD: dir,
   };
 }
 
 /** Runs processes as the server's user with no confinement (dev machines, no bubblewrap). */
 export class UnconfinedApprunner implements Apprunner {
   readonly isolation: Isolation = 'none';
+  private programs?: { setpriv: string; perl: string };
 
   spawn(spec: RunSpec): ChildProcess {
-    // setpriv execs the command with PDEATHSIG so apps die with the server even on
-    // kill -9; detached gives each process its own group, so a stop reaches npm's children too.
-    const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...spec.command], {
+    // Apps die with the server even on kill -9 (see death-signal.ts); detached gives each
+    // process its own group, so a stop reaches npm's children too. The environment goes
+    // as in the sandbox: on an fd, to the last step only (see env-handoff.ts).
+    this.programs ??= { setpriv: systemProgram('setpriv'), perl: systemProgram('perl') };
+    const argv = deathGuardedArgv(this.programs, [], [...loadEnvironmentArgv(this.programs.perl, ENV_FD, null), ...spec.command]);
+    const child = spawn(argv[0]!, argv.slice(1), {
       cwd: spec.releaseDir,
-      env: appEnvironment(spec, spec.releaseDir),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: HELPER_ENV,
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       detached: true,
     });
+    feedChild(child, [[ENV_FD, encodeEnvironment(appEnvironment(spec, spec.releaseDir))]]);
     // Without root a niceness cannot be raised back, so only steps that end are lowered.
     if (spec.background && (spec.kind === 'build' || spec.kind === 'release')) niceDown(child.pid);
     return child;
@@ -83,5 +104,10 @@ export class UnconfinedApprunner implements Apprunner {
 
   close(): void {
     /* nothing kept */
+  }
+
+  /** Without cgroups or own uids nothing on the machine is provably a previous run's: nothing is stopped. */
+  async sweepLeftovers(): Promise<LeftoverSweep> {
+    return { killed: 0, removedGroups: 0, keptGroups: 0 };
   }
 }

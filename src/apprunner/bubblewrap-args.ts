@@ -5,11 +5,17 @@ export interface BubblewrapMounts {
   releaseDir: string;
   /** Further host folders mounted read-write at the same path (a build's npm cache). */
   writable: readonly string[];
+  /** Further host folders mounted read-only at the same path (the previous build, for a node_modules copy). */
+  readOnly?: readonly string[];
   uid: number;
   /** Inherited fds bwrap reads the sandbox's /etc/passwd and /etc/group from (see sandboxIdentity). */
   identityFds?: { passwd: number; group: number };
   /** Inherited fd bwrap reads a seccomp program from (see sandbox-seccomp.ts). */
   seccompFd?: number;
+  /** Inherited fd bwrap's monitor keeps (and writes its status to) until it exits (see death-signal.ts). */
+  statusFd?: number;
+  /** The app's Node runtime (DATA/runtimes/<version>): mounted read-only at the same path. */
+  nodeDir?: string;
 }
 
 /**
@@ -61,9 +67,12 @@ export function bubblewrapArgs(m: BubblewrapMounts): string[] {
   const prefix = nodePrefix();
   // --dir first, as for the writable folders below: the app's user must cross its parents.
   if (prefix) args.push('--dir', prefix, '--ro-bind', prefix, prefix);
+  if (m.nodeDir) args.push('--dir', m.nodeDir, '--ro-bind', m.nodeDir, m.nodeDir);
   // --dir first: parents bwrap makes on its own for a bind are 0700 root, which the app's user cannot cross.
   for (const dir of m.writable) args.push('--dir', dir, '--bind', dir, dir);
+  for (const dir of m.readOnly ?? []) args.push('--dir', dir, '--ro-bind', dir, dir);
   if (m.seccompFd !== undefined) args.push('--seccomp', String(m.seccompFd));
+  if (m.statusFd !== undefined) args.push('--json-status-fd', String(m.statusFd));
   args.push('--chdir', '/app');
   return args;
 }

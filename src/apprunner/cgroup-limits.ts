@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Limits } from '../state/types.js';
+import { signalQuietly } from './process-tree.js';
+import type { LeftoverSweep } from './types.js';
 
 const ROOT = '/sys/fs/cgroup';
 
@@ -183,6 +185,45 @@ export class CgroupLimits {
     removeDirs(this.groups(`platformx-${this.scope}`));
   }
 
+  /**
+   * Server start: SIGKILLs every process in any group of this scope (a previous run's app
+   * processes, build steps and deploy helpers, whatever their session or process group)
+   * unless keep(pid) claims it, then removes every group with no kept process. Only root
+   * can move a process into these groups and only this server's start chain does, so
+   * whatever is in one is provably this server's; a pid is re-checked to be in the
+   * group right before it is signalled. Kills repeat until the groups are empty, so a
+   * process forking meanwhile does not escape (timeoutMs at most).
+   */
+  async sweepScope(keep: (pid: number) => boolean, timeoutMs = 5000): Promise<LeftoverSweep> {
+    const groups = this.groups(`platformx-${this.scope}`);
+    const killed = new Set<number>();
+    const kept = new Set<string>();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let waiting = false;
+      for (const dir of groups) {
+        for (const pid of groupProcs(dir)) {
+          if (keep(pid)) {
+            kept.add(dir);
+            continue;
+          }
+          if (!inGroup(pid, dir)) continue;
+          signalQuietly(pid, 'SIGKILL');
+          killed.add(pid);
+          waiting = true;
+        }
+      }
+      if (!waiting || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    let removedGroups = 0;
+    for (const dir of groups) {
+      if (kept.has(dir) || dir === this.deployCpu) continue;
+      if (await removeWhenEmpty(dir, deadline)) removedGroups++;
+    }
+    return { killed: killed.size, removedGroups, keptGroups: kept.size };
+  }
+
   /** Removes whatever empty groups of `app` are left (app destroyed). */
   forget(app: string): void {
     this.sweep(`platformx-${this.scope}.${app}.`);
@@ -211,6 +252,44 @@ export class CgroupLimits {
       }
     }
     return found;
+  }
+}
+
+/** Pids in a group (cgroup.procs), none when it is gone. */
+function groupProcs(dir: string): number[] {
+  try {
+    return fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** True while pid still sits in the group at dir (so the number was not reused by another process). */
+function inGroup(pid: number, dir: string): boolean {
+  const rel = path.relative(ROOT, dir);
+  const controller = rel.split(path.sep)[0]!;
+  const where = `/${rel.split(path.sep).slice(1).join('/')}`;
+  try {
+    return fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').some((line) => {
+      const [, controllers, at] = line.split(':');
+      return controllers?.split(',').includes(controller) === true && at === where;
+    });
+  } catch {
+    return false; // exited
+  }
+}
+
+/** rmdir once the group's killed processes are gone; false when it still holds one at the deadline. */
+async function removeWhenEmpty(dir: string, deadline: number): Promise<boolean> {
+  for (;;) {
+    try {
+      fs.rmdirSync(dir);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      if (Date.now() > deadline) return false;
+    }
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

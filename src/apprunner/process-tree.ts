@@ -37,6 +37,25 @@ export function descendants(pid: number): ProcInfo[] {
   return found;
 }
 
+let bootId: string | null = null;
+
+/**
+ * Who a pid is now: its start (the boot, and the clock tick since boot it started
+ * at) and its process group; null when there is no such process. A reused pid
+ * never has the start recorded for the process that had it before.
+ */
+export function processIdentity(pid: number): { start: string; pgid: number } | null {
+  try {
+    bootId ??= fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After "pid (comm) ": state, ppid, pgrp … starttime is the 22nd field.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { start: `${bootId}:${fields[19]}`, pgid: Number(fields[2]) };
+  } catch {
+    return null;
+  }
+}
+
 export function signalQuietly(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(pid, signal);

@@ -77,6 +77,26 @@ export function readAppFile(dir: string, rel: string, maxBytes = 1024 * 1024): B
   }
 }
 
+/**
+ * True when anything is at `rel` below the app folder: a file, a folder or a symlink,
+ * the link itself (never followed, so a link to a host path tells nothing about that
+ * path). Throws AppFileError when rel leaves the folder (absolute, `..`) or goes through a link.
+ */
+export function appPathExists(dir: string, rel: string): boolean {
+  const clean = path.posix.normalize(rel).replace(/\/+$/, '');
+  if (path.posix.isAbsolute(clean) || clean === '..' || clean.startsWith('../')) throw new AppFileError(`${rel} is outside the app's folder`);
+  if (clean === '.' || clean === '') return false;
+  const p = clean.split('/');
+  if (!parentsAreFolders(dir, p, rel)) return false;
+  try {
+    fs.lstatSync(path.join(dir, ...p));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
 /** readAppFile as UTF-8 text. */
 export function readAppText(dir: string, rel: string, maxBytes?: number): string | null {
   return readAppFile(dir, rel, maxBytes)?.toString('utf8') ?? null;

@@ -1,25 +1,33 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { appEnvironment, type Apprunner } from './apprunner.js';
 import { bubblewrapArgs, dropPrivilegesArgs, sandboxIdentity } from './bubblewrap-args.js';
 import { CgroupLimits, type ProcessCgroups } from './cgroup-limits.js';
+import { dataScope } from './data-scope.js';
+import { deathGuardedArgv, MONITOR_FDS } from './death-signal.js';
 import { niceDown } from './deploy-priority.js';
-import { sandboxSeccompFilter } from './sandbox-seccomp.js';
+import { encodeEnvironment, feedChild, loadEnvironmentArgv } from './env-handoff.js';
+import { sharedNetwork, type NetworkPolicy } from './network-policy.js';
+import { allowAllSeccompFilter, sandboxSeccompFilter } from './sandbox-seccomp.js';
 import { descendants, signalQuietly } from './process-tree.js';
-import type { Isolation, RunSpec } from './types.js';
+import { HELPER_ENV, systemProgram } from './system-programs.js';
+import type { Isolation, LeftoverSweep, RunSpec } from './types.js';
 
 const run = promisify(execFile);
 const IDENTITY_FDS = [3, 4] as const;
 const SECCOMP_FD = 5;
-const SECCOMP = sandboxSeccompFilter();
+const ENV_FD = 6;
+// Always a filter: pid 1 applying it shows the start chain that pid 1 is armed (see death-signal.ts).
+const SECCOMP = sandboxSeccompFilter() ?? allowAllSeccompFilter();
 
-// Joins the cgroups named before `--` (its own pid, so everything it execs and
-// forks stays inside), then execs the rest. A fixed script: only our paths and
-// argv words reach it as arguments, never text a client sent.
-const JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 126; shift; done; shift; exec "$@"';
+/** Absolute paths, never looked up on an app's PATH (see system-programs.ts). */
+interface Programs {
+  setpriv: string;
+  prlimit: string;
+  bwrap: string;
+  perl: string;
+}
 
 /**
  * Runs every app process and build step as the app's own user inside
@@ -30,37 +38,44 @@ export class SandboxedApprunner implements Apprunner {
   readonly cgroups: CgroupLimits;
   /** bwrap pids of processes still running, with their groups: signals go only to these. */
   private readonly live = new Map<number, ProcessCgroups>();
+  private readonly programs: Programs = {
+    setpriv: systemProgram('setpriv'), prlimit: systemProgram('prlimit'), bwrap: systemProgram('bwrap'), perl: systemProgram('perl'),
+  };
 
-  constructor(dataDir: string) {
-    this.cgroups = new CgroupLimits(createHash('sha256').update(dataDir).digest('hex').slice(0, 8));
+  constructor(dataDir: string, private readonly network: NetworkPolicy = sharedNetwork('no network policy was given')) {
+    this.cgroups = new CgroupLimits(dataScope(dataDir));
   }
 
   spawn(spec: RunSpec): ChildProcess {
     if (spec.uid === null) throw new Error(`app '${spec.app}' has no user yet: the sandbox needs one`);
-    const cgroups = this.cgroups.create(spec.app, spec.kind, spec.limits, spec.background === true);
+    // Every process of the chain before the final step runs as root, so each is named by
+    // its full path and runs with HELPER_ENV alone; the app's environment travels on
+    // ENV_FD to the last step, which runs as the app's user (see env-handoff.ts).
+    const environment = encodeEnvironment(appEnvironment(spec, '/app'));
+    const cgroups = this.network.confine(spec, this.cgroups.create(spec.app, spec.kind, spec.limits, spec.background === true));
     const rlimits = [`--nofile=${spec.limits.nofile}`];
     // Without a pids cgroup, RLIMIT_NPROC (per uid, and each app has its own) bounds forks.
     if (!this.cgroups.hasPids) rlimits.push(`--nproc=${spec.limits.pids}`);
     // Node alone reserves ~0.75 GB of address space at start, so the limit needs that headroom.
     if (!this.cgroups.hasMemory) rlimits.push(`--as=${Math.max(spec.limits.memoryMb * 4, spec.limits.memoryMb + 1024) * 1024 * 1024}`);
-    const argv = [
-      '/bin/sh', '-c', JOIN_CGROUPS, 'join-cgroups', ...cgroups.procs, '--',
-      'setpriv', '--pdeathsig', 'KILL', '--',
-      'prlimit', ...rlimits, '--',
-      'bwrap', ...bubblewrapArgs({
-        releaseDir: spec.releaseDir, writable: spec.writable ?? [], uid: spec.uid,
+    const { setpriv, prlimit, bwrap, perl } = this.programs;
+    const argv = deathGuardedArgv(this.programs, cgroups.procs, [
+      prlimit, ...rlimits, '--',
+      bwrap, ...bubblewrapArgs({
+        releaseDir: spec.releaseDir, writable: spec.writable ?? [], readOnly: spec.readOnly, uid: spec.uid, nodeDir: spec.runtime?.nodeDir,
         identityFds: { passwd: IDENTITY_FDS[0], group: IDENTITY_FDS[1] },
-        seccompFd: SECCOMP ? SECCOMP_FD : undefined,
+        seccompFd: SECCOMP_FD, statusFd: MONITOR_FDS.write,
       }),
-      '--', 'setpriv', ...dropPrivilegesArgs(spec.uid), '--', ...spec.command,
-    ];
+      '--', setpriv, ...dropPrivilegesArgs(spec.uid), '--', ...loadEnvironmentArgv(perl, ENV_FD, MONITOR_FDS), ...spec.command,
+    ], true);
     let child: ChildProcess;
     try {
       child = spawn(argv[0]!, argv.slice(1), {
         cwd: '/',
-        env: appEnvironment(spec, '/app'),
-        // fds 3 and 4 carry the sandbox's passwd and group, 5 its seccomp filter; bwrap reads and closes them.
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', SECCOMP ? 'pipe' : 'ignore'],
+        env: HELPER_ENV,
+        // fds 3 and 4 carry the sandbox's passwd and group, 5 its seccomp filter (bwrap reads
+        // and closes them), 6 the app's environment, read by the last step inside.
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
         detached: true,
       });
     } catch (err) {
@@ -68,13 +83,9 @@ export class SandboxedApprunner implements Apprunner {
       throw err;
     }
     const identity = sandboxIdentity(spec.uid);
-    const feeds: Array<[number, string | Buffer | null]> = [[IDENTITY_FDS[0], identity.passwd], [IDENTITY_FDS[1], identity.group], [SECCOMP_FD, SECCOMP]];
-    for (const [fd, data] of feeds) {
-      const stream = child.stdio[fd] as Writable | null | undefined;
-      if (!stream || data === null) continue;
-      stream.on('error', () => { /* bwrap failed before reading it: its exit says why */ });
-      stream.end(data);
-    }
+    feedChild(child, [
+      [IDENTITY_FDS[0], identity.passwd], [IDENTITY_FDS[1], identity.group], [SECCOMP_FD, SECCOMP], [ENV_FD, environment],
+    ]);
     const pid = child.pid;
     if (pid !== undefined) this.live.set(pid, cgroups);
     const gone = () => {
@@ -127,5 +138,10 @@ export class SandboxedApprunner implements Apprunner {
 
   close(): void {
     this.cgroups.close();
+  }
+
+  /** Every process in this data folder's cgroups is one this server's runs started (see CgroupLimits.sweepScope). */
+  sweepLeftovers(keep: (pid: number) => boolean): Promise<LeftoverSweep> {
+    return this.cgroups.sweepScope(keep);
   }
 }

@@ -5,7 +5,7 @@ import { DataPaths } from '../state/paths.js';
 import { UserError } from '../state/names.js';
 
 /** Commands whose input may come on stdin (a key), read here and sent along. */
-const STDIN_COMMANDS = new Set(['keys:add']);
+const STDIN_COMMANDS = new Set(['keys:add', 'certs:add']);
 
 function takeDataOption(argv: string[]): { data: string; rest: string[] } {
   const rest: string[] = [];
@@ -26,13 +26,13 @@ async function readStdin(): Promise<string | undefined> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** `--file PATH` is read by the CLI (the path is on the user's side), and sent as stdin. */
-function takeFileOption(argv: string[]): { argv: string[]; content?: string } {
-  const i = argv.findIndex((a) => a === '--file' || a.startsWith('--file='));
+/** `--NAME PATH` is read by the CLI (the path is on the user's side); its content is sent as stdin. */
+function takeFileOption(argv: string[], flag: string, what: string): { argv: string[]; content?: string } {
+  const i = argv.findIndex((a) => a === flag || a.startsWith(`${flag}=`));
   if (i < 0) return { argv };
-  const inline = argv[i]!.startsWith('--file=') ? argv[i]!.slice(7) : undefined;
+  const inline = argv[i]!.startsWith(`${flag}=`) ? argv[i]!.slice(flag.length + 1) : undefined;
   const file = inline ?? argv[i + 1];
-  if (!file) throw new UserError('--file needs a path to a public key file, like ~/.ssh/id_ed25519.pub');
+  if (!file) throw new UserError(`${flag} needs a path to ${what}`);
   let content: string;
   try {
     content = fs.readFileSync(path.resolve(file), 'utf8');
@@ -40,6 +40,14 @@ function takeFileOption(argv: string[]): { argv: string[]; content?: string } {
     throw new UserError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   return { argv: [...argv.slice(0, i), ...argv.slice(i + (inline ? 1 : 2))], content };
+}
+
+/** certs:add --cert FILE --key FILE: both read here and sent as one PEM bundle on stdin. */
+function takeCertFiles(argv: string[]): { argv: string[]; content?: string } {
+  const cert = takeFileOption(argv, '--cert', 'a PEM certificate (chain) file');
+  const key = takeFileOption(cert.argv, '--key', 'a PEM private key file');
+  if (cert.content === undefined || key.content === undefined) return { argv: key.argv, content: cert.content ?? key.content };
+  return { argv: key.argv, content: `${cert.content}\n${key.content}` };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -50,7 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     let command = rest;
     let stdin: string | undefined;
     if (STDIN_COMMANDS.has(command[0] ?? '')) {
-      const f = takeFileOption(command);
+      const f = command[0] === 'certs:add' ? takeCertFiles(command) : takeFileOption(command, '--file', 'a public key file, like ~/.ssh/id_ed25519.pub');
       command = f.argv;
       stdin = f.content ?? (await readStdin());
     }

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { UserError } from '../state/names.js';
 import { canReach, type Caller, type CommandIO, type Dispatch } from './types.js';
 
@@ -106,4 +107,15 @@ export function table(rows: string[][]): string {
 
 export function json(io: CommandIO, value: unknown): void {
   io.stdout(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** A command's whole stdin as text; more than maxBytes is a UserError saying tooLong. */
+export async function readInput(stream: Readable | undefined, maxBytes: number, tooLong: string): Promise<string> {
+  if (!stream) return '';
+  let text = '';
+  for await (const chunk of stream) {
+    text += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
+    if (text.length > maxBytes) throw new UserError(tooLong);
+  }
+  return text;
 }

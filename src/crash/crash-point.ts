@@ -12,7 +12,7 @@ export type CrashPointName =
   | 'build-moved-aside'
   /** pre-receive passed and git updated the ref, before post-receive promotes. */
   | 'post-receive'
-  /** A sandboxed process was spawned, before the server recorded it. */
+  /** The data plane spawned an app process, before it recorded it (the data plane dies here). */
   | 'process-spawned'
   /** During start-up, after the first app was started again. */
   | 'boot-first-app';

@@ -2,7 +2,10 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { RunSpec } from '../apprunner/types.js';
 import { lineReader } from '../control/protocol.js';
-import type { AccessEntry, BackendShift, RouteControl } from '../proxy/types.js';
+import type { AccessEntry, BackendShift, ProxySettings, RouteControl } from '../proxy/types.js';
+import type { ChallengeTokens } from '../certs/acme-issuer.js';
+import type { Certificate } from '../certs/certificate.js';
+import type { TlsIndex, TlsState } from '../certs/tls-index.js';
 import type { Call, Event, ExitInfo, Hello, HostedProcessInfo, ProcessMeta, ProxyWorkerInfo, Reply, Request } from './protocol.js';
 
 /** A process the data plane runs for the server: its pid, and how it ends. */
@@ -89,6 +92,10 @@ export class DataplaneClient extends EventEmitter<DataplaneEvents> implements Pr
     return this.call({ op: 'subscribe' }).then(() => undefined);
   }
 
+  configureProxy(settings: ProxySettings): Promise<void> {
+    return this.call({ op: 'configureProxy', settings }).then(() => undefined);
+  }
+
   async spawn(spec: RunSpec, meta: ProcessMeta): Promise<HostedProcess> {
     return this.adopt((await this.call({ op: 'spawn', spec, meta })) as HostedProcessInfo);
   }
@@ -110,6 +117,23 @@ export class DataplaneClient extends EventEmitter<DataplaneEvents> implements Pr
 
   foreground(proc: HostedProcess): void {
     void this.call({ op: 'foreground', proc: proc.id }).catch(() => {});
+  }
+
+  /**
+   * Hands the certificates to the data plane's HTTPS listener, now and on every
+   * change (new, renewed, removed), and the ACME challenge tokens its proxy answers.
+   * Resolves to the HTTPS port.
+   */
+  async serveTls(certs: { index: TlsIndex; tokens: ChallengeTokens }): Promise<number | null> {
+    certs.tokens.onChange = (token, entry) => void this.call({ op: 'acmeToken', token, entry }).catch(() => {});
+    const send = (state: TlsState) => this.call(tlsMessage(state)) as Promise<{ httpsPort: number | null }>;
+    certs.index.onReplace = (state) => void send(state).catch(() => {});
+    return (await send(certs.index.state)).httpsPort;
+  }
+
+  /** Lets the app's processes (uid) reach its CouchDB gateway on `port` under the network policy. */
+  grantService(uid: number, service: 'couchdb-gateway', port: number): Promise<void> {
+    return this.call({ op: 'grantService', uid, service, port }).then(() => undefined);
   }
 
   /** Stops every app and the data plane itself (`--stop-apps`). */
@@ -155,4 +179,17 @@ export class DataplaneClient extends EventEmitter<DataplaneEvents> implements Pr
     if (m.ok) c.resolve(m.value);
     else c.reject(new Error(m.error));
   }
+}
+
+/** Each certificate once (many hosts share one), the hosts by index into that list. */
+function tlsMessage(state: TlsState): Request {
+  const list: Certificate[] = [];
+  const at = (c: Certificate) => {
+    let i = list.indexOf(c);
+    if (i < 0) i = list.push(c) - 1;
+    return i;
+  };
+  const hosts = [...state.certs].map(([h, c]) => [h, at(c)] as [string, number]);
+  const fallback = at(state.fallback);
+  return { op: 'tls', certs: list.map((c) => ({ key: c.key, chain: c.chain })), hosts, fallback, policies: [...state.policies] };
 }

@@ -1,7 +1,10 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { UnconfinedApprunner, type Apprunner } from '../apprunner/apprunner.js';
+import { dataScope } from '../apprunner/data-scope.js';
 import { detectIsolation } from '../apprunner/isolation.js';
+import { parseCidr } from '../apprunner/network-policy-cidr.js';
+import { installNetworkPolicy, sharedNetwork, type PortGrant } from '../apprunner/network-policy.js';
 import { SandboxedApprunner } from '../apprunner/sandboxed-apprunner.js';
 import { lineReader } from '../control/protocol.js';
 import type { AccessEntry } from '../proxy/types.js';
@@ -39,7 +42,6 @@ export interface RunningDataplane {
  */
 export async function startDataplane(o: DataplaneOptions): Promise<RunningDataplane> {
   const isolation = detectIsolation();
-  const apprunner: Apprunner = isolation.isolation === 'sandbox' ? new SandboxedApprunner(o.dataDir) : new UnconfinedApprunner();
   /** The connection of the server that steers; events go to it once it subscribed. */
   let client: net.Socket | null = null;
   let subscribed = false;
@@ -71,6 +73,26 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
     if (subscribed && !timer) timer = setTimeout(flush, FLUSH_MS);
   };
 
+  // The proxy (HTTP, the edge, HTTPS), here or in proxy workers; the server sends the certificates (op 'tls').
+  const proxy = await startServingProxy({
+    listen: { host: o.listeners.host, httpPort: o.listeners.httpPort, httpsPort: o.listeners.httpsPort },
+    count: o.proxyWorkers, balance: o.balance, log: o.log,
+    onAccess: (e) => {
+      access.push(e);
+      queued();
+    },
+  });
+  // The policy is in force before the keeper can spawn anything; it lives as long as the apps do.
+  const network = isolation.isolation === 'sandbox'
+    ? await installNetworkPolicy({
+      scope: dataScope(o.dataDir), publicPorts: (proxy.httpsPort !== null ? [proxy.port, proxy.httpsPort] : [proxy.port]).sort((a, b) => a - b), denyEgress: o.listeners.denyEgress.map(parseCidr), log: o.log,
+    })
+    : sharedNetwork('the sandbox is off');
+  const apprunner: Apprunner = isolation.isolation === 'sandbox' ? new SandboxedApprunner(o.dataDir, network) : new UnconfinedApprunner();
+  // A fresh data plane owns nothing yet: whatever a killed one (or a server before the data
+  // plane existed) left in this data folder's cgroups goes, before anything is spawned.
+  const swept = await apprunner.sweepLeftovers(() => false);
+  if (swept.killed) o.log(`stopped ${swept.killed} process(es) a previous run left in this data folder's cgroups`);
   const keeper = new ProcessKeeper(apprunner, {
     output: (app, tag, text) => {
       output.push({ app, tag, text });
@@ -79,13 +101,6 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
     exit: (id, exit) => {
       exits.push({ ev: 'exit', id, exit });
       if (subscribed && !timer) timer = setTimeout(flush, 0);
-    },
-  });
-  const proxy = await startServingProxy({
-    proxy: { host: o.listeners.host, port: o.listeners.httpPort }, count: o.proxyWorkers, balance: o.balance, log: o.log,
-    onAccess: (e) => {
-      access.push(e);
-      queued();
     },
   });
   const { routes } = proxy;
@@ -100,6 +115,7 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
       ipc.close();
       await keeper.stopAll(STOP_GRACE_MS);
       apprunner.close();
+      await network.close();
       await proxy.close();
       flush();
       client?.end();
@@ -111,8 +127,8 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
     switch (call.op) {
       case 'hello': {
         const hello: Hello = {
-          protocol: DATAPLANE_PROTOCOL, pid: process.pid, startedAt, listeners: o.listeners, httpPort: proxy.port,
-          proxyWorkers: o.proxyWorkers, isolation: apprunner.isolation, processes: keeper.list(),
+          protocol: DATAPLANE_PROTOCOL, pid: process.pid, startedAt, listeners: o.listeners, httpPort: proxy.port, httpsPort: proxy.httpsPort,
+          proxyWorkers: o.proxyWorkers, isolation: apprunner.isolation, network: network.summary, processes: keeper.list(),
         };
         return hello;
       }
@@ -121,6 +137,7 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
         setImmediate(flush);
         return null;
       }
+      case 'configureProxy': return proxy.configure(call.settings);
       case 'setHosts': return routes.setHosts(call.app, call.hosts);
       case 'setBackends': return routes.setBackends(call.app, call.ports);
       case 'shiftBackends': {
@@ -136,6 +153,21 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
       case 'signal': return keeper.signal(call.proc, call.signal);
       case 'foreground': return keeper.foreground(call.proc);
       case 'forget': return keeper.forget(call.proc);
+      case 'tls': {
+        const { op: _, ...tls } = call;
+        await proxy.tls(tls);
+        return { httpsPort: proxy.httpsPort };
+      }
+      case 'acmeToken': {
+        await proxy.acmeToken(call.token, call.entry);
+        return null;
+      }
+      case 'grantService': {
+        const key = `${call.uid}:${call.service}`;
+        grants.get(key)?.revoke();
+        grants.set(key, network.grantService(call.uid, call.service, call.port));
+        return null;
+      }
       case 'shutdown': {
         setImmediate(() => void shutdown());
         return null;
@@ -143,6 +175,7 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
     }
   };
   const shifts = new Map<string, Promise<void>>();
+  const grants = new Map<string, PortGrant>();
 
   fs.rmSync(o.socketPath, { force: true });
   const ipc = net.createServer((sock) => {
@@ -177,6 +210,6 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
   });
   fs.chmodSync(o.socketPath, 0o600);
   const workers = o.proxyWorkers > 1 ? `${o.proxyWorkers} proxy workers (${o.balance})` : 'the proxy in this process';
-  o.log(`serving http on ${o.listeners.host}:${proxy.port} with ${workers}; isolation ${apprunner.isolation}`);
+  o.log(`serving http on ${o.listeners.host}:${proxy.port} with ${workers}; isolation ${apprunner.isolation}; network ${network.summary.mode}${network.summary.reason ? ` (${network.summary.reason})` : ''}`);
   return { httpPort: proxy.port, done, shutdown };
 }

@@ -47,6 +47,8 @@ export async function launchDataplane(o: LaunchOptions): Promise<Launched> {
   const out = fs.openSync(o.logFile, 'a', 0o600);
   const child = spawn(process.execPath, [
     MAIN, '--data', o.dataDir, '--socket', o.socketPath, '--host', o.listeners.host, '--http-port', String(o.listeners.httpPort),
+    '--https-port', o.listeners.httpsPort === null ? 'off' : String(o.listeners.httpsPort),
+    ...o.listeners.denyEgress.flatMap((c) => ['--deny-egress', c]),
     '--proxy-workers', String(o.proxyWorkers),
   ], { detached: true, stdio: ['ignore', out, out], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...crashEnv() } });
   fs.closeSync(out);
@@ -71,6 +73,10 @@ function mismatch(h: Hello, want: ListenerSpec): string | null {
   if (h.protocol !== DATAPLANE_PROTOCOL) return `speaks protocol ${h.protocol}, this server ${DATAPLANE_PROTOCOL}`;
   if (h.listeners.host !== want.host) return `listens on ${h.listeners.host}, not ${want.host}`;
   if (want.httpPort !== 0 && h.httpPort !== want.httpPort) return `serves http on port ${h.httpPort}, not ${want.httpPort}`;
+  if ((want.httpsPort === null) !== (h.httpsPort === null) || (want.httpsPort && h.httpsPort !== want.httpsPort)) {
+    return `serves https on ${h.httpsPort ?? 'no port'}, not ${want.httpsPort ?? 'none'}`;
+  }
+  if (h.listeners.denyEgress.join(',') !== want.denyEgress.join(',')) return `refuses other ranges (--deny-egress ${h.listeners.denyEgress.join(' ') || 'none'}, not ${want.denyEgress.join(' ') || 'none'})`;
   return null;
 }
 

@@ -1,7 +1,8 @@
 // The data plane process: `node dist/dataplane/main.js --data DIR --socket PATH
-// --host ADDR --http-port N [--proxy-workers N] [--balance cluster|reuseport]`.
-// Started (detached) by the first server of a data folder; later servers find
-// it through its socket. --balance is for measuring (the server never passes it).
+// --host ADDR --http-port N [--https-port N|off] [--deny-egress CIDR]… [--proxy-workers N]
+// [--balance cluster|reuseport]`. Started (detached) by the first server of a data
+// folder; later servers find it through its socket. --balance is for measuring (the
+// server never passes it).
 import { parseArgs } from 'node:util';
 import { startDataplane } from './dataplane.js';
 import type { Balance } from './proxy-workers.js';
@@ -13,13 +14,15 @@ const { values } = parseArgs({
     socket: { type: 'string' },
     host: { type: 'string' },
     'http-port': { type: 'string' },
+    'https-port': { type: 'string' },
+    'deny-egress': { type: 'string', multiple: true },
     'proxy-workers': { type: 'string', default: '1' },
     balance: { type: 'string' },
   },
   strict: true,
 });
 if (!values.data || !values.socket || !values.host || values['http-port'] === undefined) {
-  process.stderr.write('usage: dataplane --data DIR --socket PATH --host ADDR --http-port N\n');
+  process.stderr.write('usage: dataplane --data DIR --socket PATH --host ADDR --http-port N [--deny-egress CIDR]...\n');
   process.exit(2);
 }
 const proxyWorkers = Number(values['proxy-workers']);
@@ -34,7 +37,11 @@ process.on('SIGHUP', () => {});
 try {
   const dp = await startDataplane({
     dataDir: values.data, socketPath: values.socket, log,
-    listeners: { host: values.host, httpPort: Number(values['http-port']) }, proxyWorkers, balance,
+    listeners: {
+      host: values.host, httpPort: Number(values['http-port']),
+      httpsPort: values['https-port'] === undefined || values['https-port'] === 'off' ? null : Number(values['https-port']),
+      denyEgress: values['deny-egress'] ?? [] },
+    proxyWorkers, balance,
   });
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void dp.shutdown());
   // The launcher waits for this line.

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import type { Apprunner } from '../apprunner/apprunner.js';
+import { crashPoint } from '../crash/crash-point.js';
 import type { RunSpec } from '../apprunner/types.js';
 import type { ExitInfo, HostedProcessInfo, ProcessMeta } from './protocol.js';
 
@@ -24,6 +25,7 @@ export class ProcessKeeper {
 
   spawn(spec: RunSpec, meta: ProcessMeta): HostedProcessInfo {
     const child = this.apprunner.spawn(spec);
+    crashPoint('process-spawned');
     const pid = child.pid;
     if (pid === undefined) {
       // spawn failed synchronously (ENOENT and the like): its error event says why.

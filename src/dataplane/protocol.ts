@@ -3,11 +3,12 @@
 // plane keeps the proxy's listeners and the app processes, so both outlive a
 // restart of the server; the server steers them and writes the logs.
 
+import type { NetworkSummary } from '../apprunner/network-policy.js';
 import type { RunSpec } from '../apprunner/types.js';
-import type { AccessEntry } from '../proxy/types.js';
+import type { AccessEntry, ProxySettings } from '../proxy/types.js';
 
-/** Bumped when a message changes shape: a server never steers a data plane of another version. */
-export const DATAPLANE_PROTOCOL = 2;
+/** Bumped when a message changes shape: a server never steers a data plane of another version. 4: RunSpec.runtime (engines.node). 5: configureProxy. 7: proxy workers (Hello.proxyWorkers, op workers). */
+export const DATAPLANE_PROTOCOL = 7;
 
 /** What a hosted process is, so a new server can adopt it. */
 export interface ProcessMeta {
@@ -49,6 +50,10 @@ export interface ProxyWorkerInfo {
 export interface ListenerSpec {
   host: string;
   httpPort: number;
+  /** null: no HTTPS listener. */
+  httpsPort: number | null;
+  /** --deny-egress ranges (validated CIDR texts) the data plane's network policy refuses. */
+  denyEgress: string[];
 }
 
 export interface Hello {
@@ -57,9 +62,12 @@ export interface Hello {
   startedAt: number;
   listeners: ListenerSpec;
   httpPort: number;
+  httpsPort: number | null;
   /** Proxy worker processes it runs (1: the proxy runs in the data plane's own process). */
   proxyWorkers: number;
   isolation: 'sandbox' | 'none';
+  /** The network policy its apps run under (it owns the nftables table). */
+  network: NetworkSummary;
   processes: HostedProcessInfo[];
 }
 
@@ -67,6 +75,8 @@ export type Request =
   | { op: 'hello' }
   /** The server listens now: send what was kept while none was connected, then events as they come. */
   | { op: 'subscribe' }
+  /** The server's proxy flags (--base-domain, --request-timeout, --idle-timeout), sent on every start. */
+  | { op: 'configureProxy'; settings: ProxySettings }
   | { op: 'setHosts'; app: string; hosts: string[] }
   | { op: 'setBackends'; app: string; ports: number[] }
   | { op: 'shiftBackends'; app: string; ports: number[]; ms: number }
@@ -79,7 +89,13 @@ export type Request =
   | { op: 'signal'; proc: string; signal: NodeJS.Signals }
   | { op: 'foreground'; proc: string }
   | { op: 'forget'; proc: string }
-  | { op: 'shutdown' };
+  | { op: 'shutdown' }
+  /** Lets the app with `uid` reach one of its platform services (the CouchDB gateway) on loopback `port`. */
+  | { op: 'grantService'; uid: number; service: 'couchdb-gateway'; port: number }
+  /** The certificates to serve (each once, by index), which host gets which, and the redirect/HSTS policies. Replies the HTTPS port. */
+  | { op: 'tls'; certs: Array<{ key: string; chain: string }>; hosts: Array<[string, number]>; fallback: number; policies: Array<[string, { redirect: boolean; hsts: boolean }]> }
+  /** An ACME HTTP-01 token the proxy answers on its HTTP port (null: withdrawn). */
+  | { op: 'acmeToken'; token: string; entry: { host: string; keyAuthorization: string } | null };
 
 /** A request on the wire: `id` pairs it with its reply. */
 export type Call = Request & { id: number };
@@ -92,3 +108,8 @@ export type Event =
   | { ev: 'access'; entries: AccessEntry[] }
   | { ev: 'exit'; id: string; exit: ExitInfo }
   | { ev: 'dropped'; lines: number };
+
+/** The certificates as the data plane's HTTPS listeners get them (the 'tls' request without its op). */
+export type TlsMessage = Omit<Extract<Request, { op: 'tls' }>, 'op'>;
+/** An ACME HTTP-01 token's answer, or null once withdrawn. */
+export type AcmeEntry = Extract<Request, { op: 'acmeToken' }>['entry'];

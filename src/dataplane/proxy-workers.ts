@@ -3,10 +3,11 @@ import cluster from 'node:cluster';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SLOW_START_MIN_RATE } from '../proxy/route-table.js';
-import type { AccessEntry, BackendShift, RouteControl } from '../proxy/types.js';
+import type { AccessEntry, BackendShift, ProxySettings, RouteControl } from '../proxy/types.js';
+import type { AcmeEntry, ProxyWorkerInfo, TlsMessage } from './protocol.js';
+import type { StackListen, StackState } from './proxy-stack.js';
 import { AppRates, RouteRecord } from './route-record.js';
-import type { ProxyWorkerInfo } from './protocol.js';
-import type { FromWorker, ToWorker, WorkerCall, WorkerProxyOptions, WorkerStats } from './worker-protocol.js';
+import type { FromWorker, ToWorker, WorkerCall, WorkerStats } from './worker-protocol.js';
 
 /** How connections reach the workers: cluster's primary accepts and deals them round-robin, or each worker has its own SO_REUSEPORT listener. */
 export type Balance = 'cluster' | 'reuseport';
@@ -20,8 +21,8 @@ export interface AppliedRoutes extends RouteControl {
 
 export interface ProxyWorkersOptions {
   count: number;
-  /** What each worker's startProxy gets (listeners; reusePort is set from balance). */
-  proxy: WorkerProxyOptions;
+  /** Where the proxy listens (reusePort is set from balance). */
+  listen: StackListen;
   balance: Balance;
   onAccess: (e: AccessEntry) => void;
   log: (line: string) => void;
@@ -49,12 +50,12 @@ class Worker {
   member = false;
   readonly startedAt = Date.now();
   readonly exited: Promise<void>;
-  readonly ready: Promise<number>;
+  readonly ready: Promise<{ port: number; httpsPort: number | null }>;
   private nextId = 1;
   private readonly calls = new Map<number, { resolve(v: unknown): void; reject(e: Error): void; timer?: NodeJS.Timeout }>();
 
   constructor(readonly slot: number, readonly child: ChildProcess, onMessage: (w: Worker, m: FromWorker) => void) {
-    let ready!: (port: number) => void;
+    let ready!: (ports: { port: number; httpsPort: number | null }) => void;
     let failed!: (e: Error) => void;
     this.ready = new Promise((res, rej) => ((ready = res), (failed = rej)));
     this.ready.catch(() => {});
@@ -63,7 +64,7 @@ class Worker {
     child.on('message', (m: FromWorker) => {
       if (m.t === 'ready') {
         this.state = 'serving';
-        ready(m.port);
+        ready({ port: m.port, httpsPort: m.httpsPort });
       } else if (m.t === 'failed') failed(new Error(m.error));
       else if (m.t === 'reply') this.settle(m);
       else onMessage(this, m);
@@ -131,14 +132,18 @@ export class ProxyWorkers {
   private readonly record = new RouteRecord();
   private readonly rates = new AppRates();
   private readonly respawns = new Set<NodeJS.Timeout>();
-  private proxy: WorkerProxyOptions;
+  /** The settings, certificates and ACME tokens of record, for a worker that starts later. */
+  private readonly state: Omit<StackState, 'tokens'> = { settings: null, tls: null };
+  private readonly tokens = new Map<string, NonNullable<AcmeEntry>>();
+  private listen: StackListen;
   private closing = false;
   port = 0;
+  httpsPort: number | null = null;
 
   private constructor(private readonly o: ProxyWorkersOptions) {
     this.slots = Array.from({ length: o.count }, () => null);
     this.restarts = Array.from({ length: o.count }, () => 0);
-    this.proxy = { ...o.proxy, reusePort: o.balance === 'reuseport' };
+    this.listen = { ...o.listen, reusePort: o.balance === 'reuseport' };
     if (o.balance === 'cluster') {
       // Before the first fork; round-robin is the default on Linux, said here so it stays so.
       cluster.schedulingPolicy = cluster.SCHED_RR;
@@ -172,15 +177,31 @@ export class ProxyWorkers {
   static async start(o: ProxyWorkersOptions): Promise<ProxyWorkers> {
     const pool = new ProxyWorkers(o);
     try {
-      // The first one settles the port (port 0 picks one); with reusePort the others must ask for that one.
-      pool.port = await pool.spawn(0).ready;
-      if (o.balance === 'reuseport') pool.proxy = { ...pool.proxy, port: pool.port };
+      // The first one settles the ports (port 0 picks one); with reusePort the others must ask for those.
+      ({ port: pool.port, httpsPort: pool.httpsPort } = await pool.spawn(0).ready);
+      if (o.balance === 'reuseport') pool.listen = { ...pool.listen, httpPort: pool.port, httpsPort: pool.httpsPort };
       await Promise.all(pool.slots.map((w, i) => (w ?? pool.spawn(i)).ready));
     } catch (err) {
       await pool.close();
       throw err;
     }
     return pool;
+  }
+
+  configure(settings: ProxySettings): Promise<void> {
+    this.state.settings = settings;
+    return this.applied({ op: 'configure', settings });
+  }
+
+  tls(tls: TlsMessage): Promise<void> {
+    this.state.tls = tls;
+    return this.applied({ op: 'tls', tls });
+  }
+
+  acmeToken(token: string, entry: AcmeEntry): Promise<void> {
+    if (entry) this.tokens.set(token, entry);
+    else this.tokens.delete(token);
+    return this.applied({ op: 'acmeToken', token, entry });
   }
 
   async workers(): Promise<ProxyWorkerInfo[]> {
@@ -227,7 +248,7 @@ export class ProxyWorkers {
     if (m.t === 'booted') {
       // From here on every change goes to it too, after this table: nothing falls between.
       w.member = true;
-      w.send({ t: 'init', proxy: this.proxy, table: this.record.snapshot() });
+      w.send({ t: 'init', listen: this.listen, state: { ...this.state, tokens: [...this.tokens] }, table: this.record.snapshot() });
     } else if (m.t === 'access') {
       for (const e of m.entries) {
         if (e.app) this.rates.count(e.app);

@@ -1,12 +1,16 @@
-import { startProxy } from '../proxy/proxy-server.js';
-import type { RouteControl } from '../proxy/types.js';
-import type { ProxyWorkerInfo } from './protocol.js';
+import type { ProxySettings, RouteControl } from '../proxy/types.js';
+import type { AcmeEntry, ProxyWorkerInfo, TlsMessage } from './protocol.js';
+import { startProxyStack } from './proxy-stack.js';
 import { ProxyWorkers, type Balance, type ProxyWorkersOptions } from './proxy-workers.js';
 
 /** The data plane's proxy, in its own process or spread over worker processes: the same face either way. */
 export interface ServingProxy {
   port: number;
+  httpsPort: number | null;
   routes: RouteControl;
+  configure(settings: ProxySettings): void | Promise<void>;
+  tls(msg: TlsMessage): void | Promise<void>;
+  acmeToken(token: string, entry: AcmeEntry): void | Promise<void>;
   workers(): Promise<ProxyWorkerInfo[]>;
   close(): Promise<void>;
 }
@@ -15,14 +19,20 @@ export interface ServingProxy {
 export async function startServingProxy(o: ProxyWorkersOptions): Promise<ServingProxy> {
   if (o.count > 1) {
     const pool = await ProxyWorkers.start(o);
-    return { port: pool.port, routes: pool.routes, workers: () => pool.workers(), close: () => pool.close() };
+    return {
+      port: pool.port, httpsPort: pool.httpsPort, routes: pool.routes,
+      configure: (s) => pool.configure(s), tls: (m) => pool.tls(m), acmeToken: (t, e) => pool.acmeToken(t, e),
+      workers: () => pool.workers(), close: () => pool.close(),
+    };
   }
   let requests = 0;
   const startedAt = Date.now();
-  const proxy = await startProxy({ ...o.proxy, onAccess: (e) => ((requests++), o.onAccess(e)) });
+  const stack = await startProxyStack({
+    listen: o.listen, state: { settings: null, tls: null, tokens: [] }, onAccess: (e) => ((requests++), o.onAccess(e)),
+  });
   return {
-    port: proxy.port, routes: proxy.routes, close: proxy.close,
-    workers: async () => [{ slot: 0, pid: process.pid, state: 'serving', startedAt, connections: proxy.connections(), requests, restarts: 0 }],
+    ...stack,
+    workers: async () => [{ slot: 0, pid: process.pid, state: 'serving', startedAt, connections: stack.connections(), requests, restarts: 0 }],
   };
 }
 

@@ -1,10 +1,10 @@
 // A proxy worker process: forked by the data plane (proxy-workers.ts), it runs
-// the whole proxy on the shared port and nothing else, so no deploy work ever
-// runs on its event loop. It gets the route table before it listens, applies
-// each change the primary sends and answers it, and sends its access entries
-// back in batches.
-import { startProxy, type RunningProxy } from '../proxy/proxy-server.js';
+// the whole proxy (HTTP, the edge, HTTPS) on the shared ports and nothing else,
+// so no deploy work ever runs on its event loop. It gets the route table, the
+// settings and the certificates before it listens, applies each change the
+// primary sends and answers it, and sends its access entries back in batches.
 import type { AccessEntry, RouteControl } from '../proxy/types.js';
+import { startProxyStack, type ProxyStack } from './proxy-stack.js';
 import type { FromWorker, RouteEntry, ToWorker, WorkerCall, WorkerStats } from './worker-protocol.js';
 
 const FLUSH_MS = 50;
@@ -28,13 +28,13 @@ const onAccess = (e: AccessEntry) => {
   else timer ??= setTimeout(flush, FLUSH_MS);
 };
 
-let proxy: RunningProxy | null = null;
-/** The table, once seeded; calls that came before wait in `early`. */
-let routes: RouteControl | null = null;
+let stack: ProxyStack | null = null;
+/** Calls sent while the listeners open wait here, in order. */
 const early: Array<{ id: number; call: WorkerCall }> = [];
 const shifts = new Map<string, Promise<void>>();
 
-async function apply(routes: RouteControl, call: WorkerCall): Promise<unknown> {
+async function apply(s: ProxyStack, call: WorkerCall): Promise<unknown> {
+  const { routes } = s;
   switch (call.op) {
     case 'setHosts': return routes.setHosts(call.app, call.hosts);
     case 'setBackends': return routes.setBackends(call.app, call.ports);
@@ -46,7 +46,10 @@ async function apply(routes: RouteControl, call: WorkerCall): Promise<unknown> {
     case 'shiftDone': return shifts.get(call.app);
     case 'removeApp': return routes.removeApp(call.app);
     case 'drain': return routes.drain(call.port, call.timeoutMs);
-    case 'stats': return { connections: proxy?.connections() ?? 0, requests } satisfies WorkerStats;
+    case 'configure': return s.configure(call.settings);
+    case 'tls': return s.tls(call.tls);
+    case 'acmeToken': return s.acmeToken(call.token, call.entry);
+    case 'stats': return { connections: s.connections(), requests } satisfies WorkerStats;
   }
 }
 
@@ -62,8 +65,8 @@ function seed(routes: RouteControl, table: RouteEntry[]): void {
   }
 }
 
-function answer(r: RouteControl, id: number, call: WorkerCall): void {
-  apply(r, call).then(
+function answer(s: ProxyStack, id: number, call: WorkerCall): void {
+  apply(s, call).then(
     (value) => send({ t: 'reply', id, ok: true, value }),
     (err: Error) => send({ t: 'reply', id, ok: false, error: err.message }),
   );
@@ -71,15 +74,11 @@ function answer(r: RouteControl, id: number, call: WorkerCall): void {
 
 process.on('message', (m: ToWorker) => {
   if (m.t === 'init') {
-    const seeded = (r: RouteControl) => {
-      seed(r, m.table);
-      routes = r;
-      for (const c of early.splice(0)) answer(r, c.id, c.call);
-    };
-    startProxy({ ...m.proxy, onAccess, seed: seeded }).then(
-      (p) => {
-        proxy = p;
-        send({ t: 'ready', port: p.port });
+    startProxyStack({ listen: m.listen, state: m.state, onAccess, seed: (r) => seed(r, m.table) }).then(
+      (s) => {
+        stack = s;
+        for (const c of early.splice(0)) answer(s, c.id, c.call);
+        send({ t: 'ready', port: s.port, httpsPort: s.httpsPort });
       },
       (err: Error) => {
         send({ t: 'failed', error: err.message });
@@ -88,8 +87,7 @@ process.on('message', (m: ToWorker) => {
     );
     return;
   }
-  // Changes sent after init apply to the table even while the listener opens.
-  if (routes) answer(routes, m.id, m.call);
+  if (stack) answer(stack, m.id, m.call);
   else early.push({ id: m.id, call: m.call });
 });
 
@@ -98,7 +96,7 @@ process.on('SIGHUP', () => {});
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => {
   flush();
-  void (proxy?.close() ?? Promise.resolve()).then(() => process.exit(0));
+  void (stack?.close() ?? Promise.resolve()).then(() => process.exit(0));
 });
 // Without its primary a worker has no routes of record: it goes too.
 process.on('disconnect', () => process.exit(0));

@@ -1,9 +1,12 @@
 // What the data plane (the primary) and its proxy worker processes say to each
 // other over the Node IPC channel of each worker. The primary keeps the route
-// table of record and sends every change to every worker; a worker applies it
-// and answers, so the primary knows when a change is in force everywhere.
+// table and the proxy's state of record and sends every change to every worker;
+// a worker applies it and answers, so the primary knows when a change is in
+// force everywhere.
 
-import type { AccessEntry, ProxyOptions } from '../proxy/types.js';
+import type { AccessEntry, ProxySettings } from '../proxy/types.js';
+import type { AcmeEntry, TlsMessage } from './protocol.js';
+import type { StackListen, StackState } from './proxy-stack.js';
 
 /** One app's routes as the primary recorded them; a new worker starts from the whole list. */
 export interface RouteEntry {
@@ -11,13 +14,6 @@ export interface RouteEntry {
   hosts: string[];
   ports: number[];
 }
-
-/**
- * The proxy's options as every worker gets them (what can cross the IPC channel):
- * each worker runs startProxy with these, its own onAccess and the table as seed.
- * reusePort: each worker has its own listener on the port; otherwise cluster's primary accepts and hands out.
- */
-export type WorkerProxyOptions = Omit<ProxyOptions, 'onAccess' | 'seed'>;
 
 export type WorkerCall =
   | { op: 'setHosts'; app: string; hosts: string[] }
@@ -27,6 +23,9 @@ export type WorkerCall =
   | { op: 'shiftDone'; app: string }
   | { op: 'removeApp'; app: string }
   | { op: 'drain'; port: number; timeoutMs: number }
+  | { op: 'configure'; settings: ProxySettings }
+  | { op: 'tls'; tls: TlsMessage }
+  | { op: 'acmeToken'; token: string; entry: AcmeEntry }
   | { op: 'stats' };
 
 export interface WorkerStats {
@@ -36,14 +35,15 @@ export interface WorkerStats {
 }
 
 export type ToWorker =
-  | { t: 'init'; proxy: WorkerProxyOptions; table: RouteEntry[] }
+  /** Where to listen, and everything to apply before it does. */
+  | { t: 'init'; listen: StackListen; state: StackState; table: RouteEntry[] }
   | { t: 'call'; id: number; call: WorkerCall };
 
 export type FromWorker =
   /** Loaded and waiting for its init. */
   | { t: 'booted' }
   /** Listening, with the whole table applied. */
-  | { t: 'ready'; port: number }
+  | { t: 'ready'; port: number; httpsPort: number | null }
   | { t: 'failed'; error: string }
   | { t: 'reply'; id: number; ok: true; value?: unknown }
   | { t: 'reply'; id: number; ok: false; error: string }

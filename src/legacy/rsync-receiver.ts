@@ -2,8 +2,8 @@
 // parseRsyncUpload, wired to an SSH exec channel. No shell: an argv array.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { findProgram, HELPER_ENV } from '../apprunner/system-programs.js';
 import { canReach, type Caller } from '../control/types.js';
 import type { AppRecord } from '../state/types.js';
 import { parseRsyncUpload, RsyncRefused } from './rsync-command.js';
@@ -33,21 +33,6 @@ export interface RsyncUploadDeps {
   log?: (line: string) => void;
 }
 
-const RECEIVER_PATH = '/usr/local/bin:/usr/bin:/bin';
-
-/** The program's full path (searched on the receiver's PATH), or null when it is not installed. */
-export function findProgram(name: string): string | null {
-  const candidates = name.includes('/') ? [name] : RECEIVER_PATH.split(':').map((d) => path.join(d, name));
-  for (const c of candidates) {
-    try {
-      fs.accessSync(c, fs.constants.X_OK);
-      if (fs.statSync(c).isFile()) return c;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
 export const RSYNC_MISSING = 'rsync is not installed on this server: ask its administrator to install it (apt-get install rsync); git push still works';
 
 function say(io: ExecStreams, line: string): void {
@@ -162,7 +147,8 @@ export function runRsyncReceiver(spec: ReceiverSpec, io: ExecStreams): Promise<n
   return new Promise((resolve) => {
     const child = spawn(cmd, args, {
       cwd: spec.dir,
-      env: { PATH: RECEIVER_PATH, LANG: 'C.UTF-8' },
+      // Never the app's config: bwrap and setpriv run as root (see system-programs.ts).
+      env: HELPER_ENV,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const stop = () => {

@@ -1,7 +1,7 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Apprunner } from '../apprunner/apprunner.js';
+import { appPathExists } from '../apprunner/sandbox-files.js';
 import type { RunSpec } from '../apprunner/types.js';
+import type { NodeRuntime } from '../runtimes/app-runtimes.js';
 import type { AppRecord } from '../state/types.js';
 import type { DeployOutput } from './deploy-output.js';
 import { canReuse, copyInstall, installKey, stampInstall } from './install-reuse.js';
@@ -16,6 +16,8 @@ export interface BuildContext {
   out: DeployOutput;
   /** The serving release's build, whose node_modules a build with the same dependencies reuses. */
   previous?: { dir: string; version: number } | null;
+  /** The Node (engines.node) the build runs on; absent: the server's own. */
+  runtime?: NodeRuntime;
 }
 
 /**
@@ -28,7 +30,8 @@ export interface BuildContext {
 export async function buildRelease(ctx: BuildContext): Promise<boolean> {
   const { dir, out } = ctx;
   const pkg = readPackageJson(dir);
-  const hasLock = fs.existsSync(path.join(dir, 'package-lock.json')) || fs.existsSync(path.join(dir, 'npm-shrinkwrap.json'));
+  // Never following an app's link: whether a host path exists must not show in the output.
+  const hasLock = appPathExists(dir, 'package-lock.json') || appPathExists(dir, 'npm-shrinkwrap.json');
   const buildScript = Boolean(pkg?.scripts?.build);
   const npm = (args: string[], label: string, production: boolean) =>
     runStep(ctx.apprunner, npmSpec(ctx, args, production), out, label);
@@ -38,7 +41,7 @@ export async function buildRelease(ctx: BuildContext): Promise<boolean> {
     // Without a build script, dev dependencies are never needed: skip them outright.
     const omitDev = buildScript ? [] : ['--omit=dev'];
     // Only without a build step: after one, node_modules is pruned and no longer what npm ci made.
-    const key = hasLock && !buildScript ? installKey(dir, ctx.app.config, ['ci', ...omitDev]) : null;
+    const key = hasLock && !buildScript ? installKey(dir, ctx.app.config, ['ci', ...omitDev], ctx.runtime && `v${ctx.runtime.version}`) : null;
     const previous = ctx.previous;
     const reused = key !== null && previous != null && canReuse(previous.dir, key) && (await reuse(ctx, previous));
     serverWrote = reused;
@@ -73,7 +76,7 @@ export async function buildRelease(ctx: BuildContext): Promise<boolean> {
 async function reuse(ctx: BuildContext, previous: { dir: string; version: number }): Promise<boolean> {
   ctx.out.step(`Installing dependencies: reusing node_modules of v${previous.version}`);
   try {
-    await copyInstall(previous.dir, ctx.dir);
+    await copyInstall(ctx, previous.dir, ctx.dir);
     return true;
   } catch (err) {
     ctx.out.line(`copy failed (${(err as Error).message}); installing instead`);
@@ -93,9 +96,11 @@ function npmSpec(ctx: BuildContext, args: string[], production: boolean): RunSpe
       NODE_ENV: production ? 'production' : 'development',
       npm_config_cache: ctx.npmCache,
       npm_config_update_notifier: 'false',
+      ...ctx.runtime?.npmEnv,
     },
     limits: ctx.app.limits,
     uid: ctx.app.uid,
     writable: [ctx.npmCache],
+    runtime: ctx.runtime,
   };
 }

@@ -33,6 +33,23 @@ export interface HealthCheck {
 
 export const DEFAULT_BOOT_TIMEOUT_MS = 60_000;
 
+/** Dokku's app.json, the parts the platform reads (health checks, deploy scripts). */
+export interface AppJson {
+  healthchecks?: Record<string, unknown>;
+  scripts?: { dokku?: { predeploy?: unknown; postdeploy?: unknown } };
+}
+
+/** The release's app.json, or null without one; invalid JSON is the app's failed start. */
+export function readAppJson(dir: string): AppJson | null {
+  const text = readAppText(dir, 'app.json');
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as AppJson;
+  } catch (err) {
+    throw new AppStartError(`app.json is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
 /** Reads Dokku's app.json `healthchecks.web` (first entry) over the defaults. */
 export function readHealthCheck(dir: string, bootTimeoutMs = DEFAULT_BOOT_TIMEOUT_MS): HealthCheck {
   const check: HealthCheck = {
@@ -44,15 +61,8 @@ export function readHealthCheck(dir: string, bootTimeoutMs = DEFAULT_BOOT_TIMEOU
     initialDelayMs: 0,
     bootTimeoutMs,
   };
-  let appJson: { healthchecks?: { web?: Array<Record<string, unknown>> } };
-  const text = readAppText(dir, 'app.json');
-  if (text === null) return check;
-  try {
-    appJson = JSON.parse(text);
-  } catch (err) {
-    throw new AppStartError(`app.json is not valid JSON: ${(err as Error).message}`);
-  }
-  const entry = appJson.healthchecks?.web?.find((e) => !e.type || e.type === 'startup');
+  const web = readAppJson(dir)?.healthchecks?.web;
+  const entry = Array.isArray(web) ? (web as Array<Record<string, unknown>>).find((e) => !e.type || e.type === 'startup') : undefined;
   if (!entry) return check;
   const num = (v: unknown) => (typeof v === 'number' && v >= 0 ? v : null);
   if (typeof entry.path === 'string' && entry.path.startsWith('/')) check.path = entry.path;

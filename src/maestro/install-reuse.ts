@@ -1,8 +1,9 @@
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import type { Apprunner } from '../apprunner/apprunner.js';
 import { readAppFile, writeAppFile } from '../apprunner/sandbox-files.js';
-import fs from 'node:fs';
-import path from 'node:path';
+import type { AppRecord } from '../state/types.js';
+import type { DeployOutput } from './deploy-output.js';
+import { runStep } from './run-step.js';
 
 // A push that changes code but not dependencies need not run npm ci again: its
 // node_modules would come out the same as the serving build's. Like a Docker
@@ -29,7 +30,7 @@ function readOrNull(dir: string, rel: string): Buffer | null {
  * lockfile, .npmrc, npm_config_* config vars and the install flags. Null when
  * the install cannot be reused: no lockfile, or root install scripts.
  */
-export function installKey(dir: string, config: Record<string, string>, flags: string[]): string | null {
+export function installKey(dir: string, config: Record<string, string>, flags: string[], node = process.version): string | null {
   const lock = LOCKFILES.map((f) => readOrNull(dir, f)).find((b) => b !== null);
   const pkg = readOrNull(dir, 'package.json');
   if (!lock || !pkg) return null;
@@ -42,7 +43,7 @@ export function installKey(dir: string, config: Record<string, string>, flags: s
   if (INSTALL_SCRIPTS.some((s) => s in scripts)) return null;
   const hash = crypto.createHash('sha256');
   const part = (label: string, data: string | Buffer) => hash.update(`${label}:${data.length}:`).update(data);
-  part('node', `${process.version} ${process.platform} ${process.arch}`);
+  part('node', `${node} ${process.platform} ${process.arch}`);
   part('flags', flags.join(' '));
   part('package.json', pkg);
   part('lock', lock);
@@ -66,21 +67,24 @@ export function canReuse(previousDir: string, key: string): boolean {
   return readOrNull(previousDir, `node_modules/${STAMP}`)?.toString('utf8').trim() === key;
 }
 
+/** What runs the copy: the app's own runner, user and limits. */
+export interface CopyContext {
+  apprunner: Apprunner;
+  app: AppRecord;
+  out: DeployOutput;
+}
+
+// The serving release can change its node_modules while it is copied (swap a folder the
+// copy already took for a folder with a link into another app's release), so the copy
+// runs as the app's own user in its sandbox, the serving build mounted read-only: a swap
+// reaches at most what the app itself can read. A committed node_modules goes first, as
+// npm ci would remove it; a half copy goes too, so npm ci starts clean.
+const COPY = 'rm -rf node_modules && cp -a --reflink=auto -- "$1/node_modules" node_modules || { rm -rf node_modules; exit 1; }';
+
 /** Copies previousDir's node_modules into dir (reflinks where the file system has them). */
-export async function copyInstall(previousDir: string, dir: string): Promise<void> {
-  const dest = path.join(dir, 'node_modules');
-  // A committed node_modules goes, as npm ci would remove it.
-  fs.rmSync(dest, { recursive: true, force: true });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const cp = spawn('cp', ['-a', '--reflink=auto', '--', path.join(previousDir, 'node_modules'), dest], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let errors = '';
-      cp.stderr.on('data', (d) => (errors += d));
-      cp.on('error', reject);
-      cp.on('close', (code) => (code === 0 ? resolve() : reject(new Error(errors.trim().split('\n')[0] || `cp exited with ${code}`))));
-    });
-  } catch (err) {
-    fs.rmSync(dest, { recursive: true, force: true });
-    throw err;
-  }
+export async function copyInstall(ctx: CopyContext, previousDir: string, dir: string): Promise<void> {
+  await runStep(ctx.apprunner, {
+    app: ctx.app.name, kind: 'build', command: ['/bin/sh', '-c', COPY, 'copy-install', previousDir],
+    releaseDir: dir, env: {}, limits: ctx.app.limits, uid: ctx.app.uid, readOnly: [previousDir],
+  }, ctx.out, 'cp');
 }

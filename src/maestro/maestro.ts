@@ -11,9 +11,12 @@ import { crashPoint } from '../crash/crash-point.js';
 import { checkoutCommit, restoreRef } from './checkout.js';
 import { DeployLocks } from './deploy-lock.js';
 import { DeployOutput } from './deploy-output.js';
+import { MaestroEvents } from './maestro-events.js';
 import type { Fleet } from './fleet.js';
 import { PortAllocator } from './port-allocator.js';
-import { detectProcessTypes } from './process-types.js';
+import { DeployScripts } from './deploy-scripts.js';
+import { detectProcessTypes, readPackageJson } from './process-types.js';
+import { AppRuntimes, type NodeRuntime } from '../runtimes/app-runtimes.js';
 import { Releases, type NewRelease } from './releases.js';
 import { RestartPipeline } from './restart-pipeline.js';
 import { runStep } from './run-step.js';
@@ -39,6 +42,9 @@ export interface MaestroOptions {
   slowStartMs: number;
 }
 
+/** Where start-up reports go (the server log), with the app and release as fields. */
+export type BootLog = (line: string, fields?: { level?: 'warn' | 'error'; app?: string; release?: number }) => void;
+
 /** What a deploy builds from: fills a new, empty release folder with the app's code. */
 export type SourceFiller = (dir: string, out: DeployOutput) => Promise<void>;
 
@@ -57,6 +63,8 @@ export interface PreparedRelease {
   version: number;
   fleet: Fleet;
   live?: (app: AppRecord) => void;
+  /** app.json deploy scripts of a new build: postdeploy runs after the switch. */
+  scripts?: DeployScripts;
 }
 
 /**
@@ -69,10 +77,15 @@ export class Maestro {
   readonly releases: Releases;
   readonly pipeline: RestartPipeline;
   readonly locks = new DeployLocks();
+  /** Deploy output lines and release outcomes, for the dashboard and metrics. */
+  readonly events = new MaestroEvents();
+  /** The Node each build runs on (engines.node), installed in DATA/runtimes. */
+  readonly runtimes: AppRuntimes;
 
   constructor(private readonly o: MaestroOptions) {
     this.apps = new AppRegistry(o.store, o.paths, o.routes, o.baseDomain, o.apprunner.isolation === 'sandbox');
     this.releases = new Releases(o.store, o.paths, o.keepBuilds, o.keepReleases);
+    this.runtimes = new AppRuntimes({ store: o.store, releases: this.releases, dir: o.paths.runtimes });
     this.pipeline = new RestartPipeline({
       processes: o.processes,
       ports: new PortAllocator(),
@@ -89,6 +102,7 @@ export class Maestro {
     const log = this.o.logs.get(app);
     const out = new DeployOutput(version === null ? null : this.o.paths.buildLog(app, version), [
       ...sinks,
+      (line) => void this.events.emit('output', app, line),
       (line) => {
         if (line.startsWith('----->')) log.write('platform[deploy]', line.slice(7));
       },
@@ -124,36 +138,44 @@ export class Maestro {
     const dir = this.o.paths.build(appName, release.build);
     try {
       const fresh = this.ensureUser(appName);
+      let runtime: NodeRuntime | undefined;
       if (req.fill) {
         out.step(`Preparing release v${release.version} (${req.description})`);
         fs.mkdirSync(path.dirname(dir), { recursive: true });
         await req.fill(dir, out);
+        runtime = await this.runtimes.forBuild(appName, release.version, readPackageJson(dir), out);
         await this.o.apprunner.claim(dir, fresh.uid);
         const serving = this.releases.current(fresh);
         const previous = serving && this.releases.buildExists(appName, serving.build)
           ? { dir: this.o.paths.build(appName, serving.build), version: serving.version } : null;
-        const serverWrote = await buildRelease({ app: fresh, dir, npmCache: await this.npmCache(fresh), apprunner: this.o.apprunner, out, previous });
+        const serverWrote = await buildRelease({ app: fresh, dir, npmCache: await this.npmCache(fresh), apprunner: this.o.apprunner, out, previous, runtime });
         // Files the server copied in (a reused node_modules) belong to the app too.
         if (serverWrote) await this.o.apprunner.claim(dir, fresh.uid);
       } else if (!this.releases.buildExists(appName, release.build)) {
         throw new UserError(`the build of ${release.build} was removed (only the newest builds are kept): deploy again instead`);
       } else {
         out.step(`Preparing release v${release.version} (${req.description}) from the build of ${release.build}`);
+        runtime = await this.runtimes.forRelease(appName, release.build, release.version);
       }
       const processTypes = detectProcessTypes(dir, appName);
+      const step = {
+        app: appName, kind: 'release' as const, releaseDir: dir,
+        env: { ...release.config, NODE_ENV: 'production' }, limits: fresh.limits, uid: fresh.uid, runtime,
+      };
+      // Only a new build runs them: a config change or rollback reuses a build its predeploy already ran in.
+      const scripts = req.fill ? DeployScripts.read(this.o.apprunner, step) ?? undefined : undefined;
+      await scripts?.predeploy(out);
       if (processTypes.release) {
         out.step('Running release command');
-        await runStep(this.o.apprunner, {
-          app: appName, kind: 'release', command: processTypes.release, releaseDir: dir,
-          env: { ...release.config, NODE_ENV: 'production' }, limits: fresh.limits, uid: fresh.uid,
-        }, out, 'the release command');
+        await runStep(this.o.apprunner, { ...step, command: processTypes.release }, out, 'the release command');
       }
-      const fleet = await this.pipeline.start({ app: fresh, release, releaseDir: dir, processTypes }, out);
-      return { app: appName, version: release.version, fleet, live: req.live };
+      const fleet = await this.pipeline.start({ app: fresh, release, releaseDir: dir, processTypes, runtime }, out);
+      return { app: appName, version: release.version, fleet, live: req.live, scripts };
     } catch (err) {
       const why = (err as Error).message;
       out.step(`Deploy failed: ${why}`);
       this.releases.fail(appName, release.version, why);
+      this.ended(appName, release.version, 'failed');
       this.o.logs.get(appName).write('platform[deploy]', `release v${release.version} failed: ${why}`);
       throw err;
     } finally {
@@ -164,11 +186,14 @@ export class Maestro {
   /** Switches traffic to a prepared release and retires the one it replaces. */
   async promote(p: PreparedRelease, sinks: ((line: string) => void)[]): Promise<void> {
     const out = this.output(p.app, p.version, sinks);
-    const previous = await this.pipeline.promote(p.fleet, slowStartStep(out, `v${p.version}`));
-    crashPoint('release-switched');
-    this.releases.succeed(p.app, p.version, p.live);
+    const previous = await this.switchTo(p.fleet, out, () => {
+      crashPoint('release-switched');
+      this.releases.succeed(p.app, p.version, p.live);
+    });
+    this.ended(p.app, p.version, 'succeeded');
     const app = this.apps.get(p.app);
     out.step(`Released v${p.version}: http://${this.apps.hosts(app)[0]}/`);
+    await p.scripts?.postdeploy(out, `v${p.version}`);
     out.close();
     if (previous) {
       void this.pipeline.retire(previous).then(
@@ -178,11 +203,33 @@ export class Maestro {
     }
   }
 
+  /**
+   * The one switch every path makes (deploy, restart, server start): traffic to the
+   * new fleet (gradually for a busy app, saying so), then `record` stores what is
+   * now live in the same tick. Resolves to the fleet it replaced, still to retire.
+   */
+  private async switchTo(fleet: Fleet, out: DeployOutput | null, record: () => void): Promise<Fleet | undefined> {
+    const previous = await this.pipeline.promote(fleet, out ? slowStartStep(out, `v${fleet.release}`) : undefined);
+    record();
+    return previous;
+  }
+
   /** Stops a prepared release that will not be promoted (abandoned push). */
   async discard(p: PreparedRelease, why: string): Promise<void> {
     await Promise.all(p.fleet.processes.map((x) => x.stop()));
     this.releases.fail(p.app, p.version, why);
+    this.ended(p.app, p.version, 'failed');
     this.o.logs.get(p.app).write('platform[deploy]', `release v${p.version} discarded: ${why}`);
+  }
+
+  private ended(app: string, version: number, outcome: 'succeeded' | 'failed'): void {
+    const r = this.releases.list(app).find((x) => x.version === version);
+    if (!r) return;
+    const seconds = Math.max(0, (Date.now() - Date.parse(r.createdAt)) / 1000);
+    // A listener's failure is its own: the deploy has already happened.
+    try {
+      this.events.emit('release', { app, version, source: r.source, outcome, seconds });
+    } catch { /* ignored */ }
   }
 
   /** The whole pipeline in one go, under the app's lock: for deploy, rollback, config and legacy restarts. */
@@ -225,9 +272,9 @@ export class Maestro {
       }
       if (!release) throw new UserError(`app '${appName}' has no release yet: push code first`);
       const dir = this.o.paths.build(appName, release.build);
-      const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, appName) }, out);
-      const previous = await this.pipeline.promote(fleet, slowStartStep(out, `v${release.version}`));
-      save();
+      const runtime = await this.runtimes.forRelease(appName, release.build);
+      const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, appName), runtime }, out);
+      const previous = await this.switchTo(fleet, out, save);
       out.step(`Restarted v${release.version}`);
       if (previous) await this.pipeline.retire(previous);
     } finally {
@@ -244,7 +291,7 @@ export class Maestro {
    * Whatever else the data plane runs (an old release that was draining, a
    * release that never went live, a removed app) is drained and stopped.
    */
-  async startAll(log: (line: string) => void, hosted: HostedProcess[] = []): Promise<void> {
+  async startAll(log: BootLog, hosted: HostedProcess[] = []): Promise<void> {
     await this.recoverInterrupted(log);
     const leftovers: HostedProcess[] = [];
     const replaced = new Map<string, HostedProcess[]>();
@@ -263,9 +310,10 @@ export class Maestro {
       }
       const dir = this.o.paths.build(app.name, release.build);
       try {
-        const plan = { app: this.ensureUser(app.name), release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name) };
+        const runtime = await this.runtimes.forRelease(app.name, release.build);
+        const plan = { app: this.ensureUser(app.name), release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name), runtime };
         if (this.pipeline.adopt(plan, current)) {
-          log(`${app.name} v${release.version} kept running: ${current.map((h) => `${h.meta.type}.${h.meta.index} pid ${h.pid}`).join(', ')}`);
+          log(`${app.name} v${release.version} kept running: ${current.map((h) => `${h.meta.type}.${h.meta.index} pid ${h.pid}`).join(', ')}`, { app: app.name, release: release.version });
           continue;
         }
       } catch {
@@ -286,17 +334,18 @@ export class Maestro {
     }), Math.max(1, os.availableParallelism()));
   }
 
-  private async coldStart(appName: string, log: (line: string) => void): Promise<void> {
+  private async coldStart(appName: string, log: BootLog): Promise<void> {
     const app = this.ensureUser(appName);
     const release = this.releases.current(app)!;
     const dir = this.o.paths.build(app.name, release.build);
     const out = this.output(app.name, null);
     try {
-      const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name) }, out);
-      await this.pipeline.promote(fleet);
-      log(`started ${app.name} v${release.version}`);
+      const runtime = await this.runtimes.forRelease(app.name, release.build);
+      const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name), runtime }, out);
+      await this.switchTo(fleet, null, () => {});
+      log(`started ${app.name} v${release.version}`, { app: app.name, release: release.version });
     } catch (err) {
-      log(`could not start ${app.name} v${release.version}: ${(err as Error).message}`);
+      log(`could not start ${app.name} v${release.version}: ${(err as Error).message}`, { level: 'error', app: app.name, release: release.version });
       this.o.logs.get(app.name).write('platform[boot]', `could not start v${release.version}: ${(err as Error).message}`);
     } finally {
       out.close();
@@ -320,14 +369,14 @@ export class Maestro {
    * the ref never runs ahead of what serves and pushing the same commit again
    * deploys it. The next deploy of the app says what happened.
    */
-  private async recoverInterrupted(log: (line: string) => void): Promise<void> {
+  private async recoverInterrupted(log: BootLog): Promise<void> {
     for (const { app, release: r } of this.releases.recover()) {
       let notice = `v${r.version} (${r.description}) was interrupted by a server stop and never went live`;
       if (r.ref && r.commit && await restoreRef(this.o.paths.repo(app), r.ref.name, r.ref.old, r.commit)) {
         const branch = r.ref.name.replace(/^refs\/heads\//, '');
         notice += `; ${branch} was put back to ${/^0+$/.test(r.ref.old) ? 'no commit' : r.ref.old.slice(0, 7)}: push ${r.commit.slice(0, 7)} again to deploy it`;
       }
-      log(`${app}: ${notice}`);
+      log(`${app}: ${notice}`, { level: 'warn', app, release: r.version });
       this.o.logs.get(app).write('platform[boot]', notice);
       this.o.store.update((s) => void (s.apps[app] && (s.apps[app].notice = notice)));
     }

@@ -1,7 +1,5 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { execSimpleCommand } from './exec-command.js';
-import { readAppText } from '../apprunner/sandbox-files.js';
+import { AppFileError, appPathExists, readAppText } from '../apprunner/sandbox-files.js';
 
 /** argv for each Procfile process type, plus the optional release-phase command. */
 export interface ProcessTypes {
@@ -68,13 +66,13 @@ export function detectProcessTypes(dir: string, app: string): ProcessTypes {
     types.web = sh(`PATH="$PWD/node_modules/.bin:$PATH"; ${execSimpleCommand(pkg.scripts.start)}`);
     return { types, release, origin: 'npm start' };
   }
-  if (fs.existsSync(path.join(dir, 'apprunner.js'))) {
+  if (appPathExists(dir, 'apprunner.js')) {
     // app names are DNS labels, safe inside the command; PORT is set per process.
     types.web = sh(`exec node apprunner.js --name ${app} --port "$PORT"`);
     return { types, release, origin: 'legacy apprunner.js' };
   }
   for (const candidate of [pkg?.main, 'index.js', 'server.js']) {
-    if (candidate && fs.existsSync(path.join(dir, candidate))) {
+    if (typeof candidate === 'string' && candidate && mainExists(dir, candidate)) {
       types.web = ['node', candidate];
       return { types, release, origin: `node ${candidate}` };
     }
@@ -84,6 +82,16 @@ export function detectProcessTypes(dir: string, app: string): ProcessTypes {
   throw new Error(
     'no start command: add a Procfile web line, a "start" script in package.json, or an index.js/server.js',
   );
+}
+
+/** Whether package.json's main (or a default) is there; node then resolves it inside the sandbox. */
+function mainExists(dir: string, main: string): boolean {
+  try {
+    return appPathExists(dir, main);
+  } catch (err) {
+    if (err instanceof AppFileError) throw new AppFileError(`package.json main: ${err.message}: name a file inside the app`);
+    throw err;
+  }
 }
 
 export function hasDependencies(pkg: PackageJson | null): boolean {

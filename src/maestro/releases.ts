@@ -92,6 +92,7 @@ export class Releases {
         createdAt: new Date().toISOString(),
         status: 'building',
         config: r.config,
+        ownBuild: r.build === null,
         ...(r.ref ? { ref: r.ref } : {}),
       };
       a.records.push(record);
@@ -135,6 +136,14 @@ export class Releases {
     this.history(app).update((d) => {
       const r = d.records.find((x) => x.version === version);
       if (r) r.status = 'succeeded';
+    });
+  }
+
+  /** Records the Node version (engines.node) a release's build runs on. */
+  setNode(app: string, version: number, node: string): void {
+    this.history(app).update((d) => {
+      const r = d.records.find((x) => x.version === version);
+      if (r) r.node = node;
     });
   }
 
@@ -218,5 +227,6 @@ export class Releases {
 
 /** A release made its own build folder (a push or upload), rather than reusing another's (config, rollback). */
 function ownsBuild(r: ReleaseRecord): boolean {
-  return r.build === `v${r.version}`;
+  // Records made before the fact was recorded: a build of its own is named after the release.
+  return r.ownBuild ?? r.build === `v${r.version}`;
 }

@@ -29,6 +29,8 @@ export interface FleetPlan {
   release: ReleaseRecord;
   releaseDir: string;
   processTypes: ProcessTypes;
+  /** The Node the build was made for (engines.node); absent: the server's own. */
+  runtime?: { nodeDir: string };
 }
 
 /**
@@ -116,12 +118,12 @@ export class RestartPipeline {
   }
 
   private process(fleet: Fleet, plan: FleetPlan, type: string, i: number, port: number | null): AppProcess {
-    const { app, release, releaseDir, processTypes } = plan;
+    const { app, release, releaseDir, processTypes, runtime } = plan;
     const env: Record<string, string> = { ...release.config, NODE_ENV: 'production', DYNO: `${type}.${i}` };
     if (port !== null) env.PORT = String(port);
     return new AppProcess(type, i, port, release.version, {
       app: app.name, kind: type === 'web' ? 'web' : 'worker', command: processTypes.types[type]!, releaseDir, env,
-      limits: app.limits, uid: app.uid,
+      limits: app.limits, uid: app.uid, port: port ?? undefined, runtime,
     }, this.deps.processes, this.deps.logs.get(app.name), { onRoutable: () => this.reroute(fleet) });
   }
 

@@ -1,6 +1,5 @@
-import { readAppText } from '../apprunner/sandbox-files.js';
 import type { AppProcess } from './app-process.js';
-import { AppStartError } from './health-check.js';
+import { AppStartError, readAppJson } from './health-check.js';
 
 /** How long a process with no port must stay up to pass, as Dokku's checks wait by default. */
 export const DEFAULT_UPTIME_MS = 10_000;
@@ -10,15 +9,7 @@ export const DEFAULT_UPTIME_MS = 10_000;
  * `healthchecks.TYPE` entry `{ "type": "uptime", "uptime": SECONDS }`, else the default.
  */
 export function readUptime(dir: string, type: string): number {
-  const text = readAppText(dir, 'app.json');
-  if (text === null) return DEFAULT_UPTIME_MS;
-  let appJson: { healthchecks?: Record<string, unknown> };
-  try {
-    appJson = JSON.parse(text);
-  } catch (err) {
-    throw new AppStartError(`app.json is not valid JSON: ${(err as Error).message}`);
-  }
-  const entries = appJson.healthchecks?.[type];
+  const entries = readAppJson(dir)?.healthchecks?.[type];
   if (!Array.isArray(entries)) return DEFAULT_UPTIME_MS;
   const entry = entries.find((e: { type?: unknown }) => e && e.type === 'uptime') as { uptime?: unknown } | undefined;
   return typeof entry?.uptime === 'number' && entry.uptime >= 0 && entry.uptime <= 600 ? entry.uptime * 1000 : DEFAULT_UPTIME_MS;

@@ -1,5 +1,4 @@
-import type http from 'node:http';
-import type net from 'node:net';
+import http from 'node:http';
 
 // The proxy's own answers. Plain text with nosniff: the 404 body echoes the
 // client's Host header, which must never be rendered as HTML.
@@ -7,7 +6,10 @@ import type net from 'node:net';
 const TEXT = 'text/plain; charset=utf-8';
 
 function send(res: http.ServerResponse, status: number, body: string): void {
-  res.writeHead(status, {
+  // Headers of an app's answer that failed to go out are not ours to send, and
+  // the reason phrase is always the standard one, never an app's.
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  res.writeHead(status, http.STATUS_CODES[status], {
     'content-type': TEXT,
     'content-length': Buffer.byteLength(body),
     'x-content-type-options': 'nosniff',
@@ -40,17 +42,16 @@ export function sendBadGateway(res: http.ServerResponse): void {
   send(res, 502, BAD_GATEWAY_BODY);
 }
 
-/** The same answers on a raw socket, for upgrade requests that cannot be proxied. */
-export function rejectUpgrade(socket: net.Socket, status: 404 | 502 | 503, body: string): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const reason = status === 404 ? 'Not Found' : status === 502 ? 'Bad Gateway' : 'Service Unavailable';
-  // Closed fully once written: the client gets no further use of this connection.
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: ${TEXT}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      `x-content-type-options: nosniff\r\nconnection: close\r\n\r\n${body}`,
-    () => socket.destroy(),
-  );
+export function gatewayTimeoutBody(app: string, timeoutMs: number): string {
+  return `App '${app}' sent no response within ${timeoutMs / 1000} s (the server's --request-timeout).\n`;
+}
+
+export function sendGatewayTimeout(res: http.ServerResponse, app: string, timeoutMs: number): void {
+  send(res, 504, gatewayTimeoutBody(app, timeoutMs));
+}
+
+/** A request the proxy will not forward (client-request.ts); the connection is closed after it. */
+export function sendRefusal(res: http.ServerResponse, status: number, why: string): void {
+  res.shouldKeepAlive = false;
+  send(res, status, `${why}\n`);
 }

@@ -5,6 +5,8 @@
 /** A request's headers for the app, plus what the proxy learnt while copying them. */
 export interface ForwardedRequest {
   headers: string[];
+  /** The request target in origin-form. */
+  path: string;
   /** The first Host header as sent ('' if none); Node routes by the first one too. */
   host: string;
   /** Content-Length or Transfer-Encoding was sent: the request has a body to stream. */
@@ -13,8 +15,13 @@ export interface ForwardedRequest {
   chunked: boolean;
 }
 
-/** Request headers for the app: hop-by-hop ones dropped, X-Forwarded-* set. */
-export function requestHeaders(raw: readonly string[], sourceIp: string, proto: string, keepUpgrade: boolean): ForwardedRequest {
+/**
+ * Request headers for the app: hop-by-hop ones dropped, X-Forwarded-* set.
+ * `authority` (from an absolute-form target) replaces the Host header.
+ */
+export function requestHeaders(
+  raw: readonly string[], sourceIp: string, proto: string, keepUpgrade: boolean, path: string, authority: string | null,
+): ForwardedRequest {
   const out: string[] = [];
   let forwardedFor: string | null = null;
   let host: string | null = null;
@@ -32,7 +39,9 @@ export function requestHeaders(raw: readonly string[], sourceIp: string, proto: 
       const lower = name.toLowerCase();
       if (lower === 'host') {
         if (host !== null) continue;
-        host = value;
+        host = authority ?? value;
+        out.push(name, host);
+        continue;
       } else if (lower === 'content-length') {
         hasBody = true;
       } else if (lower === 'transfer-encoding') {
@@ -59,14 +68,17 @@ export function requestHeaders(raw: readonly string[], sourceIp: string, proto: 
     }
     out.push(name, value);
   }
-  host ??= '';
+  if (host === null) {
+    host = authority ?? '';
+    if (authority !== null) out.push('Host', authority);
+  }
   // X-Forwarded-For is appended to, as every proxy does; apps trust its last entry.
   out.push(
     'X-Forwarded-For', forwardedFor === null ? sourceIp : `${forwardedFor}, ${sourceIp}`,
     'X-Forwarded-Proto', proto,
     'X-Forwarded-Host', host,
   );
-  return { headers: connectionTokens ? dropNamed(out, connectionTokens, keepUpgrade) : out, host, hasBody, chunked };
+  return { headers: connectionTokens ? dropNamed(out, connectionTokens, keepUpgrade) : out, path, host, hasBody, chunked };
 }
 
 function hasExtraConnectionTokens(value: string): boolean {

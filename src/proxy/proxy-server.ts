@@ -2,29 +2,52 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { checkRequest } from './client-request.js';
 import { DrainTracker } from './drain-tracker.js';
-import { NO_BACKEND_BODY, rejectUpgrade, sendNoBackend, sendPong, sendUnknownHost, unknownHostBody } from './error-pages.js';
+import { sendBadGateway, sendNoBackend, sendPong, sendRefusal, sendUnknownHost } from './error-pages.js';
 import { requestHeaders } from './forward-headers.js';
-import { HttpForwarder } from './http-forwarder.js';
+import { isPlatformPing } from './health-check.js';
+import { HttpForwarder, type ClientSide, type Forwarding } from './http-forwarder.js';
 import { RouteTable, hostname } from './route-table.js';
-import type { AccessEntry, ProxyOptions, RouteControl } from './types.js';
-import { WsForwarder } from './ws-forwarder.js';
+import type { AccessEntry, ProxyOptions, ProxySettings, RouteControl } from './types.js';
+import { tunnel } from './upgrade-tunnel.js';
 
 export interface RunningProxy {
   port: number;
   routes: RouteControl;
   /** Client connections open now. */
   connections(): number;
+  /** Applies new settings to requests from now on. */
+  configure(settings: ProxySettings): void;
+  /** The request and upgrade handlers, for another listener (HTTPS) to hand its traffic to. */
+  onRequest(req: http.IncomingMessage, res: http.ServerResponse): void;
+  onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void;
   close(): Promise<void>;
 }
+
+export const DEFAULT_SETTINGS: ProxySettings = { baseDomain: 'localhost', requestTimeoutMs: 30_000, idleTimeoutMs: 60_000 };
 
 /** Starts the Host-header proxy in front of every app; routes start empty. */
 export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const loads = new DrainTracker();
   const table = new RouteTable(loads);
-  const httpForwarder = new HttpForwarder();
-  const wsForwarder = new WsForwarder();
+  // One object the forwarder reads at each request, so configure() needs no restart.
+  const timeouts = { requestMs: 0, idleMs: 0 };
+  let baseDomain = '';
+  const configure = (s: ProxySettings) => {
+    timeouts.requestMs = s.requestTimeoutMs;
+    timeouts.idleMs = s.idleTimeoutMs;
+    baseDomain = s.baseDomain.toLowerCase();
+  };
+  configure({
+    baseDomain: opts.baseDomain ?? DEFAULT_SETTINGS.baseDomain,
+    requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULT_SETTINGS.requestTimeoutMs,
+    idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_SETTINGS.idleTimeoutMs,
+  });
+  const ownForwarder = new HttpForwarder(timeouts);
+  const httpForwarder: Forwarding = opts.forwarder ?? ownForwarder;
   const onAccess = opts.onAccess;
+  const edge = opts.edge;
 
   const routes: RouteControl = {
     setHosts: (app, hosts) => table.setHosts(app, hosts),
@@ -34,53 +57,91 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     drain: (port, timeoutMs) => loads.drain(port, timeoutMs),
   };
 
-  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+  /**
+   * One request from a client, plain or an upgrade (then `upgrade` holds the
+   * bytes after its head and `res` writes on the raw socket).
+   */
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse, upgrade: Buffer | null): void => {
     const start = onAccess ? performance.now() : 0;
     const socket = req.socket;
     const sourceIp = socket.remoteAddress ?? '';
-    const fwd = requestHeaders(req.rawHeaders, sourceIp, (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http', false);
+    const log = (app: string | null, port: number | null, hostHeader: string) => {
+      if (onAccess) res.once('close', () => onAccess(accessEntry(req, res, hostHeader, sourceIp, app, port, start)));
+    };
+    const target = checkRequest(req);
+    if (target !== null && 'status' in target) {
+      log(null, null, req.headers.host ?? '');
+      sendRefusal(res, target.status, target.why);
+      return;
+    }
+    const path = target === null ? req.url! : target.path;
+    const proto = (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+    const fwd = requestHeaders(req.rawHeaders, sourceIp, proto, upgrade !== null, path, target?.authority ?? null);
+    // HTTPS's hook (ACME challenges, redirects, HSTS); an upgrade gets only its headers.
+    if (edge && edge(req, upgrade === null ? res : null, fwd)) return;
     const route = table.lookup(fwd.host);
+    if (isPlatformPing(req.method, path, fwd.host, route !== undefined, baseDomain)) {
+      log(null, null, fwd.host);
+      sendPong(res);
+      return;
+    }
     const backend = route && RouteTable.pick(route);
     if (!backend) {
-      if (onAccess) res.once('close', () => onAccess(accessEntry(req, res, fwd.host, sourceIp, route?.app ?? null, null, start)));
+      log(route?.app ?? null, null, fwd.host);
       if (route) sendNoBackend(res);
-      else if (req.url === '/_ping_' && req.method === 'GET') sendPong(res);
       else sendUnknownHost(res, hostname(fwd.host));
       return;
     }
     // Counted from here until the client's response closes, so drain() waits for it.
     backend.begin();
-    const exchange = httpForwarder.forward(req, res, backend.port, fwd);
+    let exchange: ClientSide | null = null;
     res.once('close', () => {
-      exchange.clientClosed();
+      exchange?.clientClosed();
       backend.end();
       if (onAccess) onAccess(accessEntry(req, res, fwd.host, sourceIp, route.app, backend.port, start));
     });
+    const to = { app: route.app, port: backend.port };
+    if (upgrade === null) {
+      exchange = httpForwarder.forward(req, res, to, fwd);
+      return;
+    }
+    // An upgrade's body, if any, is part of what follows the 101.
+    fwd.hasBody = false;
+    exchange = ownForwarder.forward(req, res, to, fwd, (appSocket, head, rest) => {
+      res.statusCode = 101;
+      tunnel(socket, appSocket, head, upgrade, rest);
+    });
+  };
+
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    try {
+      handle(req, res, null);
+    } catch {
+      failRequest(res);
+    }
   };
 
   const onUpgrade = (req: http.IncomingMessage, socket: net.Socket, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
-    const start = onAccess ? performance.now() : 0;
-    const sourceIp = socket.remoteAddress ?? '';
-    const fwd = requestHeaders(req.rawHeaders, sourceIp, (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http', true);
-    const route = table.lookup(fwd.host);
-    const backend = route && RouteTable.pick(route);
-    const log = (status: number) =>
-      onAccess?.({
-        app: route?.app ?? null, host: fwd.host, method: req.method ?? '', path: req.url ?? '', sourceIp,
-        targetPort: backend?.port ?? null, status, ms: Math.round(performance.now() - start),
-      });
-    if (!route || !backend) {
-      const status = route ? 503 : 404;
-      rejectUpgrade(socket, status, route ? NO_BACKEND_BODY : unknownHostBody(hostname(fwd.host)));
-      log(status);
-      return;
+    // The same response machinery as plain requests, on the raw socket: a
+    // refusal or a non-101 answer is framed like any response, then the
+    // connection closes.
+    const res = new http.ServerResponse(req);
+    res.assignSocket(socket);
+    res.shouldKeepAlive = false;
+    res.once('finish', () => socket.end());
+    try {
+      handle(req, res, head);
+    } catch {
+      failRequest(res);
     }
-    req.headers = headerObject(fwd.headers);
-    wsForwarder.forward(req, socket, head, backend, log);
   };
 
   const server = http.createServer(onRequest);
+  // Node drops headers past its count limit silently (a Content-Length among
+  // them would lose the body); keep all, bounded by the 16 KB head limit, and
+  // refuse too many with a 431 (client-request.ts).
+  server.maxHeadersCount = 0;
   // Every client connection, upgraded or not, so close() can end them all.
   const connections = new Set<net.Socket>();
   server.on('connection', (socket: net.Socket) => {
@@ -109,12 +170,22 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     (closing ??= new Promise<void>((resolve) => {
       server.close(() => resolve());
       for (const socket of connections) socket.destroy();
-      wsForwarder.close();
       httpForwarder.close();
+      if (httpForwarder !== ownForwarder) ownForwarder.close();
       table.close();
     }));
 
-  return { port: (server.address() as AddressInfo).port, routes, connections: () => connections.size, close };
+  return { port: (server.address() as AddressInfo).port, routes, connections: () => connections.size, configure, onRequest, onUpgrade, close };
+}
+
+/** An exception while starting an exchange: that client gets a 502, nobody else notices. */
+function failRequest(res: http.ServerResponse): void {
+  try {
+    if (res.headersSent) res.destroy();
+    else sendBadGateway(res);
+  } catch {
+    res.destroy();
+  }
 }
 
 function accessEntry(
@@ -124,17 +195,8 @@ function accessEntry(
   return {
     app, host, method: req.method ?? '', path: req.url ?? '', sourceIp, targetPort,
     // 499: the client left before an answer (nginx's convention).
-    status: res.headersSent ? res.statusCode : 499,
+    // 101: the app's own head went out raw (upgrade-tunnel.ts).
+    status: res.headersSent || res.statusCode === 101 ? res.statusCode : 499,
     ms: Math.round(performance.now() - start),
   };
-}
-
-/** http-proxy forwards req.headers; duplicates are joined as Node does. */
-function headerObject(raw: readonly string[]): http.IncomingHttpHeaders {
-  const out: Record<string, string> = {};
-  for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i].toLowerCase();
-    out[k] = out[k] === undefined ? raw[i + 1] : `${out[k]}, ${raw[i + 1]}`;
-  }
-  return out;
 }

@@ -1,3 +1,7 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ForwardedRequest } from './forward-headers.js';
+import type { Forwarding } from './http-forwarder.js';
+
 // The narrow interface Maestro uses to steer the proxy. Maestro never touches
 // sockets; the proxy never reads platform state.
 
@@ -45,7 +49,24 @@ export interface BackendShift {
   done: Promise<void>;
 }
 
-export interface ProxyOptions {
+/**
+ * Runs for each request once its headers for the app are made (res is null for
+ * an upgrade); may add to fwd.headers. True when it answered the request itself
+ * (an ACME challenge, a redirect to HTTPS): the request then goes no further.
+ */
+export type EdgeHook = (req: IncomingMessage, res: ServerResponse | null, fwd: ForwardedRequest) => boolean;
+
+/** What the server's flags set in the proxy; changeable while it serves (RunningProxy.configure). */
+export interface ProxySettings {
+  /** The platform's own domain: `/_ping_` there (and on IP literals) is always the proxy's pong. Default localhost. */
+  baseDomain: string;
+  /** No response head this long after the request was sent: 504. Default 30 s (--request-timeout). */
+  requestTimeoutMs: number;
+  /** No progress this long while a request or response body streams: both sides closed. Default 60 s (--idle-timeout). */
+  idleTimeoutMs: number;
+}
+
+export interface ProxyOptions extends Partial<ProxySettings> {
   host: string;
   port: number;
   /** Share the port with other processes' listeners (Linux SO_REUSEPORT, Node >= 22.12). */
@@ -53,4 +74,7 @@ export interface ProxyOptions {
   onAccess?: (entry: AccessEntry) => void;
   /** Fills the route table before the listener opens: a new proxy worker never answers from an empty table. */
   seed?: (routes: RouteControl) => void;
+  edge?: EdgeHook;
+  /** Replaces the built-in HTTP forwarder; the bench compares undici's with it. Upgrades always use the built-in one. */
+  forwarder?: Forwarding;
 }

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { Parsed, ResponseParser, type ResponseSink } from './response-parser.js';
+import { Parsed, ResponseParser, type ResponseHead, type ResponseSink } from './response-parser.js';
 
 const BACKEND_HOST = '127.0.0.1';
 /** Idle connections are dropped after this, or after the app's Keep-Alive hint less 1 s. */
@@ -9,8 +9,12 @@ const MAX_IDLE_PER_PORT = 256;
 
 /** What an upstream connection reports to the request it is serving. */
 export interface UpstreamExchange extends ResponseSink {
-  /** The connection broke before the whole response arrived. */
+  /** The connection broke (or a callback threw) before the whole response arrived. */
   onFail(conn: UpstreamConnection): void;
+  /** One read from the app has been parsed: what it delivered may go out to the client now. */
+  flush(): void;
+  /** The app answered 101: the socket is no longer the pool's; `rest` are the bytes after the head. */
+  onUpgrade?(socket: net.Socket, head: ResponseHead, rest: Buffer | null): void;
 }
 
 /** One keep-alive connection to a backend; serves one request at a time. */
@@ -23,20 +27,26 @@ export class UpstreamConnection {
   requestDone = false;
   idleSince = 0;
   private idleLimitMs = MAX_IDLE_MS;
+  private reusable = true;
+  private readonly onDataBound = (buf: Buffer) => this.onData(buf);
+  private readonly onEndBound = () => this.onEnd();
+  private readonly onCloseBound = () => this.onClose();
 
   constructor(readonly pool: UpstreamPool, readonly socket: net.Socket) {
-    socket.on('data', (buf: Buffer) => this.onData(buf));
-    socket.on('end', () => this.onEnd());
+    socket.on('data', this.onDataBound);
+    socket.on('end', this.onEndBound);
     // 'close' always follows an error; the failure is handled there.
-    socket.on('error', () => {});
-    socket.on('close', () => this.onClose());
+    socket.on('error', noop);
+    socket.on('close', this.onCloseBound);
   }
 
   /** Binds an exchange to this connection before its request is written. */
-  begin(exchange: UpstreamExchange, noBody: boolean): void {
+  begin(exchange: UpstreamExchange, noBody: boolean, upgrade = false): void {
     this.exchange = exchange;
     this.requestDone = false;
-    this.parser.expect(exchange, noBody);
+    // An upgrade request's connection is never reused, whatever the answer.
+    this.reusable = !upgrade;
+    this.parser.expect(exchange, noBody, upgrade);
   }
 
   /** Called by the exchange once its request body has been written in full. */
@@ -57,18 +67,43 @@ export class UpstreamConnection {
       return;
     }
     const ex = this.exchange;
-    const r = this.parser.execute(buf);
-    // The exchange may have dropped this connection from one of its callbacks.
-    if (this.exchange !== ex) return;
-    if (r === Parsed.More) return;
+    let r: Parsed;
+    try {
+      r = this.parser.execute(buf);
+      // The exchange may have dropped this connection from one of its callbacks.
+      if (this.exchange !== ex) return;
+      if (r === Parsed.More) return ex.flush();
+    } catch {
+      // Whatever an exchange callback threw ends this exchange and connection only.
+      this.fail(ex);
+      return;
+    }
+    if (r === Parsed.Upgraded) {
+      this.detach();
+      ex.onUpgrade!(this.socket, this.parser.upgradeHead!, this.parser.upgradeRest);
+      return;
+    }
     if (r === Parsed.Error) {
-      this.exchange = null;
-      this.socket.destroy();
-      if (!this.parser.delivered) ex.onFail(this);
+      this.fail(ex);
       return;
     }
     if (this.requestDone) this.settle();
     // Otherwise the app answered before reading the whole body: settle() on requestWritten.
+  }
+
+  private fail(ex: UpstreamExchange): void {
+    this.exchange = null;
+    this.socket.destroy();
+    if (!this.parser.delivered) ex.onFail(this);
+  }
+
+  /** Hands the socket over to an upgraded (tunnelled) exchange. */
+  private detach(): void {
+    this.exchange = null;
+    this.socket.off('data', this.onDataBound);
+    this.socket.off('end', this.onEndBound);
+    this.socket.off('close', this.onCloseBound);
+    this.pool.forget(this);
   }
 
   private settle(): void {
@@ -78,7 +113,7 @@ export class UpstreamConnection {
     const hint = p.keepAliveHintMs;
     // Like Node's agent: trust the app's hint less a second; 0 or 1 s means do not reuse.
     this.idleLimitMs = hint >= 0 ? Math.min(MAX_IDLE_MS, hint - 1000) : MAX_IDLE_MS;
-    if (!p.keepAlive || this.idleLimitMs <= 0 || this.socket.destroyed) this.socket.destroy();
+    if (!this.reusable || !p.keepAlive || this.idleLimitMs <= 0 || this.socket.destroyed) this.socket.destroy();
     else this.pool.release(this);
   }
 
@@ -106,6 +141,8 @@ export class UpstreamConnection {
     }
   }
 }
+
+function noop(): void {}
 
 /** Keep-alive connections to one backend port, reused most-recent first. */
 export class UpstreamPool {

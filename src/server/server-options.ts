@@ -1,5 +1,9 @@
+import { CidrError, parseCidr, type Cidr } from '../apprunner/network-policy-cidr.js';
 import os from 'node:os';
+import path from 'node:path';
+import { parseCouchUrl, type CouchEndpoint } from '../couchdb/couch-url.js';
 import { UserError } from '../state/names.js';
+import { parseLogFormat, type LogFormat } from './server-log.js';
 
 export interface ServerOptions {
   data: string;
@@ -10,6 +14,9 @@ export interface ServerOptions {
   dnodePort: number | null;
   dnodeHost: string;
   dnodeAllow: string[];
+  /** The dashboard and /metrics, on host; null = off. */
+  dashboardPort: number | null;
+  logFormat: LogFormat;
   baseDomain: string;
   keep: number;
   /** Release records kept per app (older ones go to its archive file). */
@@ -19,9 +26,38 @@ export interface ServerOptions {
   slowStartMs: number;
   /** Processes serving the proxy's ports (1: the proxy runs in the data plane's own process). */
   proxyWorkers: number;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
   /** SIGTERM stops the apps and the data plane too (otherwise they serve on for the next server). */
   stopApps: boolean;
+  /** Ranges apps may not reach, beyond loopback and link-local (see network-policy.ts). */
+  denyEgress: Cidr[];
+  /** null: no HTTPS listener. */
+  httpsPort: number | null;
+  acme: AcmeOptions;
+  /** The data layer (CouchDB per app), or null with --couchdb off. */
+  couchdb: CouchOptions | null;
 }
+
+export interface CouchOptions {
+  /** --couchdb URL, or null for the embedded server. */
+  primary: CouchEndpoint | null;
+  replica: CouchEndpoint | null;
+  /** The port apps reach their database on (COUCHDB_URL); 0: kept from before, or free the first time. */
+  gatewayPort: number;
+  /** An existing PouchDB Server install, instead of DATA/couchdb/server. */
+  pouchdbServerDir: string | null;
+}
+
+export interface AcmeOptions {
+  directoryUrl: string;
+  /** Extra CA certificates (PEM file) trusted for the directory's TLS: a private or test CA. */
+  caFile: string | null;
+  email: string | null;
+}
+
+export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
+export const LETS_ENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
 
 /** Each option: flag, environment variable, default. Port 0 picks a free port; "off" disables a listener. */
 const SPEC = {
@@ -33,6 +69,8 @@ const SPEC = {
   dnodePort: ['--dnode-port', 'PLATFORMX_DNODE_PORT', '7272'],
   dnodeHost: ['--dnode-host', 'PLATFORMX_DNODE_HOST', '127.0.0.1'],
   dnodeAllow: ['--dnode-allow', 'PLATFORMX_DNODE_ALLOW', ''],
+  dashboardPort: ['--dashboard-port', 'PLATFORMX_DASHBOARD_PORT', '8002'],
+  logFormat: ['--log-format', 'PLATFORMX_LOG_FORMAT', 'text'],
   baseDomain: ['--base-domain', 'PLATFORMX_BASE_DOMAIN', 'localhost'],
   keep: ['--keep', 'PLATFORMX_KEEP', '5'],
   keepReleases: ['--keep-releases', 'PLATFORMX_KEEP_RELEASES', '100'],
@@ -40,11 +78,27 @@ const SPEC = {
   bootTimeout: ['--boot-timeout', 'PLATFORMX_BOOT_TIMEOUT', '60'],
   slowStart: ['--slow-start', 'PLATFORMX_SLOW_START', '2'],
   proxyWorkers: ['--proxy-workers', 'PLATFORMX_PROXY_WORKERS', String(os.availableParallelism())],
+  requestTimeout: ['--request-timeout', 'PLATFORMX_REQUEST_TIMEOUT', '30'],
+  idleTimeout: ['--idle-timeout', 'PLATFORMX_IDLE_TIMEOUT', '60'],
   stopApps: ['--stop-apps', 'PLATFORMX_STOP_APPS', ''],
+  // Repeatable; the variable takes a comma-separated list.
+  denyEgress: ['--deny-egress', 'PLATFORMX_DENY_EGRESS', ''],
+  httpsPort: ['--https-port', 'PLATFORMX_HTTPS_PORT', '8443'],
+  acmeDirectory: ['--acme-directory', 'PLATFORMX_ACME_DIRECTORY', LETS_ENCRYPT],
+  acmeStaging: ['--acme-staging', 'PLATFORMX_ACME_STAGING', ''],
+  acmeCa: ['--acme-ca', 'PLATFORMX_ACME_CA', ''],
+  acmeEmail: ['--acme-email', 'PLATFORMX_ACME_EMAIL', ''],
+  // URLs hold admin passwords: give them in the environment, not on a command line every user can list.
+  couchdb: ['--couchdb', 'PLATFORMX_COUCHDB', 'embedded'],
+  couchdbReplica: ['--couchdb-replica', 'PLATFORMX_COUCHDB_REPLICA', ''],
+  couchdbGatewayPort: ['--couchdb-gateway-port', 'PLATFORMX_COUCHDB_GATEWAY_PORT', '0'],
+  pouchdbServer: ['--pouchdb-server', 'PLATFORMX_POUCHDB_SERVER', ''],
 } as const;
 
+const REPEATABLE = new Set(['denyEgress']);
+
 /** Flags that take no value: present means on. */
-const SWITCHES = new Set(['--stop-apps']);
+const SWITCHES = new Set(['--stop-apps', '--acme-staging']);
 
 export const SERVER_USAGE = `platformx server ${Object.values(SPEC).map(([flag, , def]) => (SWITCHES.has(flag) ? `[${flag}]` : `[${flag} ${def || '…'}]`)).join(' ')}`;
 
@@ -65,17 +119,32 @@ function seconds(name: string, text: string, allowZero = false): number {
   return n * 1000;
 }
 
+function cidrs(text: string): Cidr[] {
+  return text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
+    try {
+      return parseCidr(s);
+    } catch (err) {
+      if (err instanceof CidrError) throw new UserError(`--deny-egress ${err.message}`);
+      throw err;
+    }
+  });
+}
+
 export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerOptions {
   const raw: Record<string, string> = {};
   for (const [key, [, envName, def]] of Object.entries(SPEC)) raw[key] = env[envName] ?? def;
+  const fromArgv = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const entry = Object.entries(SPEC).find(([, [f]]) => f === flag);
     if (!entry) throw new UserError(`unknown server option '${arg}': usage: ${SERVER_USAGE}`);
-    const value = SWITCHES.has(flag) ? (inline ?? 'yes') : (inline ?? argv[++i]);
+    const value = SWITCHES.has(flag) ? (inline ?? 'true') : (inline ?? argv[++i]);
     if (value === undefined) throw new UserError(`${flag} needs a value`);
-    raw[entry[0]] = value;
+    // Flags given on the command line replace the variable's list instead of adding to it.
+    if (REPEATABLE.has(entry[0]) && fromArgv.has(entry[0])) raw[entry[0]] += `,${value}`;
+    else raw[entry[0]] = value;
+    fromArgv.add(entry[0]);
   }
   const keep = Number(raw.keep);
   if (!Number.isInteger(keep) || keep < 1) throw new UserError(`--keep must be a whole number of builds, 1 or more, not '${raw.keep}'`);
@@ -88,6 +157,11 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     throw new UserError(`--proxy-workers must be a whole number of processes, 1 or more (default: the number of cores), not '${raw.proxyWorkers}'`);
   }
   if (!/^[a-z0-9.-]+$/i.test(raw.baseDomain!)) throw new UserError(`--base-domain must be a hostname, not '${raw.baseDomain}'`);
+  const staging = /^(1|true|yes)$/i.test(raw.acmeStaging!);
+  if (staging && raw.acmeDirectory !== LETS_ENCRYPT) throw new UserError('--acme-staging and --acme-directory both name the ACME directory: give one of them');
+  const directoryUrl = staging ? LETS_ENCRYPT_STAGING : raw.acmeDirectory!;
+  if (!/^https:\/\/[^\s/]+/.test(directoryUrl)) throw new UserError(`--acme-directory must be an https:// URL, not '${directoryUrl}'`);
+  if (raw.acmeEmail && !/^[^\s@]+@[^\s@]+$/.test(raw.acmeEmail)) throw new UserError(`--acme-email must be an email address, not '${raw.acmeEmail}'`);
   return {
     data: raw.data!,
     host: raw.host!,
@@ -97,6 +171,8 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     dnodePort: port('--dnode-port', raw.dnodePort!, true),
     dnodeHost: raw.dnodeHost!,
     dnodeAllow: raw.dnodeAllow ? raw.dnodeAllow.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    dashboardPort: port('--dashboard-port', raw.dashboardPort!, true),
+    logFormat: parseLogFormat(raw.logFormat!),
     baseDomain: raw.baseDomain!.toLowerCase(),
     keep,
     keepReleases,
@@ -104,6 +180,31 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     bootTimeoutMs: seconds('--boot-timeout', raw.bootTimeout!),
     slowStartMs: seconds('--slow-start', raw.slowStart!, true),
     proxyWorkers,
+    requestTimeoutMs: seconds('--request-timeout', raw.requestTimeout!),
+    idleTimeoutMs: seconds('--idle-timeout', raw.idleTimeout!),
     stopApps: ['yes', 'true', '1'].includes(raw.stopApps!.toLowerCase()),
+    denyEgress: cidrs(raw.denyEgress!),
+    httpsPort: port('--https-port', raw.httpsPort!, true),
+    acme: { directoryUrl, caFile: raw.acmeCa || null, email: raw.acmeEmail || null },
+    couchdb: couchOptions(raw),
+  };
+}
+
+function primaryUrl(text: string): CouchEndpoint {
+  if (!/^https?:\/\//i.test(text)) throw new UserError("--couchdb must be 'embedded', 'off' or a URL like http://admin:PASSWORD@127.0.0.1:5984");
+  return parseCouchUrl('--couchdb', text);
+}
+
+function couchOptions(raw: Record<string, string>): CouchOptions | null {
+  const replica = raw.couchdbReplica ? parseCouchUrl('--couchdb-replica', raw.couchdbReplica) : null;
+  if (raw.couchdb === 'off') {
+    if (replica) throw new UserError('--couchdb-replica needs a primary: drop --couchdb off, or the replica');
+    return null;
+  }
+  return {
+    primary: raw.couchdb === 'embedded' ? null : primaryUrl(raw.couchdb!),
+    replica,
+    gatewayPort: port('--couchdb-gateway-port', raw.couchdbGatewayPort!, false)!,
+    pouchdbServerDir: raw.pouchdbServer ? path.resolve(raw.pouchdbServer) : null,
   };
 }

@@ -1,7 +1,6 @@
 // The keys:* CLI commands. Keys live in the state store and the SSH server reads
 // them at each authentication, so every change applies to the next connection.
-import type { Readable } from 'node:stream';
-import { json, table, type CommandDef, type ParsedArgs } from '../control/command-table.js';
+import { json, readInput, table, type CommandDef, type ParsedArgs } from '../control/command-table.js';
 import type { CommandIO } from '../control/types.js';
 import { checkAppName, UserError } from '../state/names.js';
 import type { StateStore } from '../state/store.js';
@@ -30,16 +29,6 @@ function checkAppExists(state: Readonly<PlatformState>, app: string): string {
   return app;
 }
 
-async function readAll(stream: Readable | undefined): Promise<string> {
-  if (!stream) return '';
-  let text = '';
-  for await (const chunk of stream) {
-    text += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
-    if (text.length > MAX_STDIN) throw new UserError('input too long: give one public key line on stdin');
-  }
-  return text;
-}
-
 const scopeOf = (k: KeyRecord) => (k.admin ? 'admin' : k.apps.length ? k.apps.join(',') : '(no apps)');
 
 /** keys:add NAME (--app APP … | --admin): the public key comes on stdin (the local CLI sends --file's content there). */
@@ -56,7 +45,7 @@ export async function keysAdd(store: StateStore, args: ParsedArgs, io: CommandIO
   for (const app of apps) checkAppExists(store.get(), app);
   if (store.get().keys.some((k) => k.name === name)) throw new UserError(`a key named '${name}' already exists: pick another name or keys:remove it first`);
 
-  const key = parsePublicKey(await readAll(io.stdin));
+  const key = parsePublicKey(await readInput(io.stdin, MAX_STDIN, 'input too long: give one public key line on stdin'));
   const record = store.update((draft) => {
     // Checked again on the draft: the store may have changed while stdin was read.
     if (draft.keys.some((k) => k.name === name)) throw new UserError(`a key named '${name}' already exists: pick another name or keys:remove it first`);

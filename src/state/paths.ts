@@ -10,10 +10,13 @@ export class DataPaths {
   get serverInfo() { return path.join(this.root, 'server.json'); }
   get controlSocket() { return path.join(this.root, 'control.sock'); }
   get hostKey() { return path.join(this.root, 'ssh_host_ed25519_key'); }
+  get runtimes() { return path.join(this.root, 'runtimes'); }
   get npmCache() { return path.join(this.root, 'cache', 'npm'); }
   get serverLog() { return path.join(this.root, 'server.log'); }
   get dataplaneSocket() { return path.join(this.root, 'dataplane.sock'); }
   get dataplaneLog() { return path.join(this.root, 'dataplane.log'); }
+  get certsDir() { return path.join(this.root, 'certs'); }
+  get couchdb() { return path.join(this.root, 'couchdb'); }
   appDir(app: string) { return path.join(this.root, 'apps', app); }
   repo(app: string) { return path.join(this.appDir(app), 'repo.git'); }
   releasesDir(app: string) { return path.join(this.appDir(app), 'releases'); }

@@ -15,8 +15,12 @@ export interface ReleaseRecord {
   status: ReleaseStatus;
   /** Config vars this release runs with (a snapshot, so rollback restores them). */
   config: Record<string, string>;
+  /** It made its build folder (push, upload), rather than reusing another release's (config, rollback). */
+  ownBuild?: boolean;
   /** For a git push: the branch it moved and its commit before, so a push cut short by a crash can be undone. */
   ref?: { name: string; old: string };
+  /** The Node.js version (DATA/runtimes/<node>) this release's build was made for, from engines.node; absent: the server's own. */
+  node?: string;
 }
 
 export interface TokenRecord {
@@ -48,6 +52,17 @@ export interface AppRecord {
   uid: number | null;
   /** What a crash did to the app's last change, told once by its next deploy. */
   notice?: string;
+  /** HTTPS settings (certs:auto, certs:redirect, certs:hsts); absent means the defaults. */
+  certs?: CertSettings;
+}
+
+export interface CertSettings {
+  /** Certificates from the ACME CA for the app's domains. */
+  auto: boolean;
+  /** Plain HTTP gets 308 to HTTPS once a host has a valid certificate (default on). */
+  redirect: boolean;
+  /** Strict-Transport-Security on HTTPS answers (default off). */
+  hsts: boolean;
 }
 
 export interface KeyRecord {

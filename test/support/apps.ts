@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
-import { run, type RunResult } from './platform.js';
+import { run, type Platform, type RunResult } from './platform.js';
 
 const GIT_ENV = {
   ...process.env,
@@ -63,6 +63,15 @@ export class AppRepo {
   remove(): void {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Creates `app` and pushes `files` to it with the real git client; throws unless the push succeeds. */
+export async function pushNewApp(px: Platform, app: string, files: Record<string, string>): Promise<{ repo: AppRepo; push: RunResult }> {
+  const token = await px.createApp(app);
+  const repo = await AppRepo.create(files);
+  const push = await repo.push(px.gitUrl(app, token));
+  if (push.code !== 0) throw new Error(`pushing ${app} failed (${push.code}):\n${push.stderr}`);
+  return { repo, push };
 }
 
 export function nodeApp(body: string, extra: Record<string, string> = {}): Record<string, string> {

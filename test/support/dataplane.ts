@@ -16,6 +16,8 @@ export interface RunningDataplane {
   child: ChildProcess;
   client: DataplaneClient;
   port: number;
+  /** The HTTPS listener's port (each data plane here has one). */
+  httpsPort: number;
   access: AccessEntry[];
   output: () => string;
   workers(): Promise<ProxyWorkerInfo[]>;
@@ -27,7 +29,7 @@ export async function startDataplaneProcess(proxyWorkers: number, balance?: 'clu
   const socket = path.join(dir, 'dataplane.sock');
   const child = spawn(process.execPath, [
     path.join(ROOT, 'dist', 'dataplane', 'main.js'), '--data', dir, '--socket', socket, '--host', '127.0.0.1', '--http-port', '0',
-    '--proxy-workers', String(proxyWorkers), ...(balance ? ['--balance', balance] : []),
+    '--https-port', '0', '--proxy-workers', String(proxyWorkers), ...(balance ? ['--balance', balance] : []),
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -43,8 +45,9 @@ export async function startDataplaneProcess(proxyWorkers: number, balance?: 'clu
   const access: AccessEntry[] = [];
   client.on('access', (e) => access.push(e));
   await client.subscribe();
+  const { httpsPort } = await client.hello();
   return {
-    child, client, port, access, output: () => out,
+    child, client, port, httpsPort: httpsPort!, access, output: () => out,
     workers: () => client.workers(),
     async stop() {
       if (child.exitCode === null) {

@@ -35,9 +35,11 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Nod
 
 export interface ServerJson {
   httpPort: number;
+  httpsPort: number | null;
   gitHttpPort: number;
   sshPort: number | null;
   dnodePort: number | null;
+  dashboardPort: number | null;
   pid: number;
 }
 
@@ -63,7 +65,7 @@ export class Platform {
   async boot(): Promise<void> {
     fs.rmSync(path.join(this.data, 'server.json'), { force: true });
     const args = [BIN, 'server', '--data', this.data, '--host', '127.0.0.1', '--http-port', '0', '--git-http-port', '0',
-      '--ssh-port', 'off', '--dnode-port', 'off', '--drain-timeout', '5', ...(this.keepApps ? [] : ['--stop-apps']), ...this.extraArgs];
+      '--ssh-port', 'off', '--dnode-port', 'off', '--https-port', '0', '--dashboard-port', '0', '--drain-timeout', '5', ...(this.keepApps ? [] : ['--stop-apps']), ...this.extraArgs];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     this.child = child;
     this.output += '\n--- boot ---\n';
@@ -72,7 +74,7 @@ export class Platform {
     const deadline = Date.now() + 60_000;
     const from = this.output.length;
     while (!/ready:/.test(this.output.slice(from))) {
-      if (child.exitCode !== null) throw new Error(`server exited: ${this.output}`);
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited: ${this.output}`);
       if (Date.now() > deadline) throw new Error(`server did not start: ${this.output}`);
       await new Promise((r) => setTimeout(r, 50));
     }

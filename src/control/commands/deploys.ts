@@ -21,7 +21,7 @@ export function deployCommands(s: CommandServices): CommandDef[] {
         const release = fleet ? maestro.releases.get(app, fleet.release) : undefined;
         const rows = (fleet?.processes ?? []).map((p) => ({
           process: p.name, release: `v${p.release}`, commit: release?.commit?.slice(0, 7) ?? null,
-          pid: p.pid, port: p.port, state: p.describe(), restarts: p.restarts,
+          pid: p.pid, port: p.port, state: p.describe(), restarts: p.restarts, node: maestro.runtimes.nodeOf(app, p.release).version,
           uptimeSeconds: p.pid ? Math.floor((Date.now() - p.startedAt) / 1000) : 0,
         }));
         if (args.flags.json) return json(io, rows);
@@ -30,8 +30,8 @@ export function deployCommands(s: CommandServices): CommandDef[] {
           return;
         }
         io.stdout(table([
-          ['PROCESS', 'RELEASE', 'COMMIT', 'PID', 'PORT', 'STATE', 'RESTARTS', 'UPTIME'],
-          ...rows.map((r) => [r.process, r.release, r.commit ?? '-', String(r.pid ?? '-'), String(r.port ?? '-'), r.state, String(r.restarts), uptime(r.uptimeSeconds * 1000)]),
+          ['PROCESS', 'RELEASE', 'COMMIT', 'NODE', 'PID', 'PORT', 'STATE', 'RESTARTS', 'UPTIME'],
+          ...rows.map((r) => [r.process, r.release, r.commit ?? '-', r.node, String(r.pid ?? '-'), String(r.port ?? '-'), r.state, String(r.restarts), uptime(r.uptimeSeconds * 1000)]),
         ]));
       },
     },

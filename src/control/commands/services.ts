@@ -1,3 +1,4 @@
+import type { NetworkSummary } from '../../apprunner/network-policy.js';
 import type { ProxyWorkerInfo } from '../../dataplane/protocol.js';
 import type { AppLogs } from '../../logs/app-log.js';
 import { AppStartError } from '../../maestro/health-check.js';
@@ -19,13 +20,20 @@ export interface ServerInfo {
   pid: number;
   host: string;
   httpPort: number;
+  /** null when HTTPS is off. */
+  httpsPort: number | null;
   gitHttpPort: number;
   sshPort: number | null;
   dnodePort: number | null;
+  /** The dashboard and /metrics; null when off. */
+  dashboardPort: number | null;
   baseDomain: string;
   sshFingerprint: string | null;
   isolation: string;
+  network: NetworkSummary;
   dataDir: string;
+  /** The CouchDB gateway's loopback port (COUCHDB_URL), or null with --couchdb off. */
+  couchdbGatewayPort: number | null;
 }
 
 /** Streams a deploy's lines to the command's stdout. */
