@@ -107,6 +107,7 @@ async function ownPorts(table: string) {
   const { sets } = await tableInForce(table);
   const inForce = (sets.get('own_ports') as Array<{ concat: [number, number] }>).map((e) => e.concat.join(' . ')).sort();
   const uid = async (app: string) => JSON.parse(await px.ok(['apps:info', app, '--json'])).uid as number;
+  // Neither app has a database, so neither is granted the CouchDB gateway.
   const expected = [`${await uid('victim')} . ${(await ps('victim'))[0]!.port}`, `${await uid('hostile')} . ${(await ps('hostile'))[0]!.port}`].sort();
   return { inForce, expected, publicPorts: sets.get('public_ports') };
 }

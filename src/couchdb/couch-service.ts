@@ -115,6 +115,11 @@ export class CouchService {
     }
   }
 
+  /** The apps that have a database (each may reach the gateway). */
+  databaseApps(): string[] {
+    return Object.keys(this.store.get().apps);
+  }
+
   /** The gateway's port: the one loopback port of the data layer an app may connect to. */
   get gatewayPort(): number {
     return this.port;

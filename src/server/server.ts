@@ -174,8 +174,11 @@ export async function startServer(opts: ServerOptions, log: ServerLog): Promise<
   if (couch) {
     await couch.start();
     info.couchdbGatewayPort = couch.gatewayPort;
-    // Each app may reach the gateway (it checks the app's own credentials); the backend stays refused.
-    for (const a of Object.values(store.get().apps)) if (a.uid !== null) await dp.grantService(a.uid, 'couchdb-gateway', couch.gatewayPort);
+    // Each app with a database may reach the gateway (its own platform service); the backend stays refused.
+    for (const name of couch.databaseApps()) {
+      const uid = store.get().apps[name]?.uid;
+      if (uid != null) await dp.grantService(uid, 'couchdb-gateway', couch.gatewayPort);
+    }
   }
   await maestro.startAll(log, dataplane.hello.processes.filter((p) => !p.exit).map((p) => dp.adopt(p)));
   // Without its data plane nothing serves: exit, and the next start begins anew (apps included).
