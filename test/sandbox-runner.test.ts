@@ -216,7 +216,7 @@ describe.runIf(isRoot)('the sandbox runner, as root', () => {
 
   it("a hostile app reaches nothing of the victim's or the platform's, sees only its own processes, and has no privileges", async () => {
     const victim = start(spec('victim', VICTIM_UID, ['node', 'victim.js'], {}, { DATABASE_URL: 'postgres://victim-secret' }));
-    const victimNode = await until('the victim to run', () => descendantNamed(victim.child.pid!, 'node'));
+    const victimNode = await until('the victim to run', () => descendantNamed(victim.child.pid!, 'node'), 30_000);
 
     const targets = {
       victimFile: path.join(paths.build('victim', 'b1'), 'secret.txt'), victimPid: victimNode,
