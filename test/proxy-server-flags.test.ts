@@ -17,8 +17,9 @@ afterAll(async () => {
 
 it('--request-timeout bounds how long an app may take to answer, and a restarted server changes it', async () => {
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'pxf-'));
-  // The app's /slow answers after 300 ms.
-  const first = new Platform(data, ['--request-timeout', '0.2']);
+  // The app's /slow answers after 300 ms; deadlines are swept every 100 ms, so a 0.1 s
+  // timeout fires well before it (a 0.2 s one could fire as late as 300 ms).
+  const first = new Platform(data, ['--request-timeout', '0.1']);
   first.keepApps = true;
   current = first;
   await first.boot();
@@ -29,7 +30,7 @@ it('--request-timeout bounds how long an app may take to answer, and a restarted
   expect((await get(first.info.httpPort, 'timer.localhost')).body).toBe('on time');
   const slow = await get(first.info.httpPort, 'timer.localhost', '/slow');
   expect(slow.status).toBe(504);
-  expect(slow.body).toBe("App 'timer' sent no response within 0.2 s (the server's --request-timeout).\n");
+  expect(slow.body).toBe("App 'timer' sent no response within 0.1 s (the server's --request-timeout).\n");
 
   // The data plane serves on through the restart; the new server's flag applies to it.
   await first.stop();
