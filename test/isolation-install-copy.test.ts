@@ -111,6 +111,3 @@ describe.runIf(isRoot)('the node_modules reuse copy, as root', () => {
   });
 });
 
-describe.runIf(!isRoot)('the node_modules reuse copy, without root', () => {
-  it.skip('needs root: apps have their own users only as root', () => {});
-});

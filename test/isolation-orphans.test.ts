@@ -200,6 +200,3 @@ describe.runIf(isRoot)('a server killed at any moment, as root', () => {
   });
 });
 
-describe.runIf(!isRoot)('a server killed at any moment, without root', () => {
-  it.skip('needs root: the sandbox, its cgroups and its uids exist only as root', () => {});
-});

@@ -165,6 +165,3 @@ describe.runIf(isRoot)('config vars reach only the app inside its sandbox, as ro
   });
 });
 
-describe.runIf(!isRoot)('config vars and the root side, without root', () => {
-  it.skip('needs root: the sandbox and its root-side helpers run only as root', () => {});
-});
