@@ -6,14 +6,13 @@
 //     write (target <= 5 s), and documents lost once it is back (target 0)
 //
 //   npx tsc -p . && node bench/couchdb-bench.mjs [--rate 50] [--seconds 10]
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import autocannon from 'autocannon';
-import { BenchServer, ROOT, sleep } from './bench-platform.mjs';
+import { BenchServer, parseWrk, ROOT, sleep } from './bench-platform.mjs';
 
 const dist = (file) => import(pathToFileURL(path.join(ROOT, 'dist', 'couchdb', file)).href);
 const { installPouchdbServer, POUCHDB_SERVER_VERSION } = await dist('embedded-install.js');
@@ -136,9 +135,16 @@ async function steadyWrites(dbUrl, prefix, rate, seconds, agent) {
   return { acked, failures, sent: n };
 }
 
-async function cannon(url, authorization, seconds) {
-  const r = await autocannon({ url, connections: 10, duration: seconds, headers: authorization ? { authorization } : {} });
-  return { rps: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors };
+/** wrk (like every other part of the bench) at 10 connections against one URL. */
+function cannon(url, authorization, seconds) {
+  const args = ['-t2', '-c10', `-d${seconds}s`, '--latency', ...(authorization ? ['-H', `authorization: ${authorization}`] : []), url];
+  return new Promise((resolve, reject) => {
+    execFile('wrk', args, { timeout: (seconds + 30) * 1000 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`wrk failed: ${stderr || err.message}`));
+      const r = parseWrk(stdout);
+      resolve({ rps: r.rps, p50Ms: r.p50, p99Ms: r.p99, non2xx: r.non2xx, errors: r.socketErrors });
+    });
+  });
 }
 
 export async function runCouchdbBench({ rate = 50, seconds = 10, log = () => {} } = {}) {

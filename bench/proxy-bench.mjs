@@ -79,10 +79,10 @@ async function runProxy(upstreamPort, forwarderName = 'hand-written') {
 
 // ---------------------------------------------------------------- helpers
 
-/** Runs `file` (this one by default) as a child with args; resolves once it prints "port N". */
-export function startChild(args, file = fileURLToPath(import.meta.url)) {
+/** Runs `file` (this one by default) as a child with args and node `flags`; resolves once it prints "port N". */
+export function startChild(args, file = fileURLToPath(import.meta.url), flags = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...flags, file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d) => {
@@ -291,9 +291,11 @@ export async function runProxyBench({ rounds = 5, seconds = 3, log = () => {} } 
   try {
     const upstream = await startChild(['upstream']);
     started.push(upstream.child);
-    const px = await startChild(['proxy', String(upstream.port), 'hand-written']);
+    // The proxy runs with the V8 flags the data plane gives its proxy workers.
+    const { PROXY_WORKER_FLAGS } = await import(pathToFileURL(path.join(ROOT, 'dist/dataplane/worker-flags.js')).href);
+    const px = await startChild(['proxy', String(upstream.port), 'hand-written'], undefined, PROXY_WORKER_FLAGS);
     started.push(px.child);
-    const ux = await startChild(['proxy', String(upstream.port), 'undici']);
+    const ux = await startChild(['proxy', String(upstream.port), 'undici'], undefined, PROXY_WORKER_FLAGS);
     started.push(ux.child);
     const targets = [
       { name: 'direct', port: upstream.port, pids: null },

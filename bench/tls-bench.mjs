@@ -98,7 +98,9 @@ export async function runTlsBench({ rounds = 3, seconds = 5, log = () => {} } = 
     const cert = makeCertificate(dir);
     const upstream = await startChild(['upstream'], path.join(HERE, 'proxy-bench.mjs'));
     started.push(upstream.child);
-    const px = await startChild(['tls-proxy', String(upstream.port), cert.cert, cert.key], fileURLToPath(import.meta.url));
+    // The V8 flags the data plane gives its proxy workers, where TLS is terminated.
+    const { PROXY_WORKER_FLAGS } = await import(pathToFileURL(path.join(ROOT, 'dist/dataplane/worker-flags.js')).href);
+    const px = await startChild(['tls-proxy', String(upstream.port), cert.cert, cert.key], fileURLToPath(import.meta.url), PROXY_WORKER_FLAGS);
     started.push(px.child);
     const targets = [{ name: 'platformx', port: px.port, pids: [px.child.pid] }];
     if (nginxBin) {

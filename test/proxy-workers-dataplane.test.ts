@@ -2,6 +2,7 @@
 // server steers it: every route change is in force in every worker when it
 // resolves, drain and slow start see all workers, a killed worker is replaced
 // with the whole table, and access entries of all workers arrive in one stream.
+import fs from 'node:fs';
 import http from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChallengeTokens } from '../src/certs/acme-issuer.js';
@@ -9,6 +10,7 @@ import { bundlePem, parseBundle } from '../src/certs/certificate.js';
 import { makeSelfSigned } from '../src/certs/self-signed.js';
 import { TlsIndex } from '../src/certs/tls-index.js';
 import { reusePortWorks } from '../src/dataplane/serving-proxy.js';
+import { PROXY_WORKER_FLAGS } from '../src/dataplane/worker-flags.js';
 import { get, waitFor } from './support/apps.js';
 import { backend, startDataplaneProcess, type Backend, type RunningDataplane } from './support/dataplane.js';
 import { httpsGet, peerCert } from './support/tls-client.js';
@@ -203,6 +205,8 @@ describe.each(balances)('two proxy workers in the data plane (%s)', (balance) =>
     expect(bodies).toEqual(Array(40).fill('a'));
     const fresh = (await dp.workers())[0]!;
     expect(fresh.pid).toBe(replaced.pid);
+    // A replacement runs with the proxy's V8 flags, as the first workers do.
+    for (const w of [fresh, other!]) expect(fs.readFileSync(`/proc/${w.pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining([...PROXY_WORKER_FLAGS]));
     expect(fresh.requests).toBeGreaterThan(0);
     expect(dp.output()).toMatch(/proxy worker 1 \(pid \d+\) exited \(SIGKILL\); replacing it/);
   });

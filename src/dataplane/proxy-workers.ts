@@ -8,6 +8,7 @@ import type { AcmeEntry, ProxyWorkerInfo, TlsMessage } from './protocol.js';
 import type { StackListen, StackState } from './proxy-stack.js';
 import { AppRates, RouteRecord } from './route-record.js';
 import type { FromWorker, ToWorker, WorkerCall, WorkerStats } from './worker-protocol.js';
+import { PROXY_WORKER_FLAGS } from './worker-flags.js';
 
 /** How connections reach the workers: cluster's primary accepts and deals them round-robin, or each worker has its own SO_REUSEPORT listener. */
 export type Balance = 'cluster' | 'reuseport';
@@ -147,7 +148,7 @@ export class ProxyWorkers {
     if (o.balance === 'cluster') {
       // Before the first fork; round-robin is the default on Linux, said here so it stays so.
       cluster.schedulingPolicy = cluster.SCHED_RR;
-      cluster.setupPrimary({ exec: WORKER_MAIN, args: [] });
+      cluster.setupPrimary({ exec: WORKER_MAIN, args: [], execArgv: [...PROXY_WORKER_FLAGS] });
     }
     this.routes = {
       setHosts: (app, hosts) => {
@@ -237,7 +238,7 @@ export class ProxyWorkers {
       const cw = cluster.fork();
       cw.on('error', () => {}); // cluster re-emits the process's errors here
       child = cw.process;
-    } else child = fork(WORKER_MAIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    } else child = fork(WORKER_MAIN, [], { execArgv: [...PROXY_WORKER_FLAGS], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const w = new Worker(slot + 1, child, (worker, m) => this.heard(worker, m));
     this.slots[slot] = w;
     void w.exited.then(() => this.lost(slot, w));

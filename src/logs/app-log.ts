@@ -31,11 +31,14 @@ export class AppLog extends EventEmitter {
   }
 
   write(tag: string, text: string): void {
-    const time = new Date().toISOString();
+    const time = isoNow();
+    // The router's access lines (one per request) have no line break: no split, and no event object without a follower.
+    const lines = text.includes('\n') ? text.replace(/\r?\n$/, '').split(/\r?\n/) : [text];
+    const followed = this.listenerCount('line') > 0;
     let out = '';
-    for (const line of text.replace(/\r?\n$/, '').split(/\r?\n/)) {
+    for (const line of lines) {
       out += `${time} ${tag}: ${line}\n`;
-      this.emit('line', { time, tag, text: line } satisfies LogLine);
+      if (followed) this.emit('line', { time, tag, text: line } satisfies LogLine);
     }
     this.append(out);
   }
@@ -103,6 +106,18 @@ export class AppLog extends EventEmitter {
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = null;
   }
+}
+
+// At request rate many lines share a millisecond: format its timestamp once.
+let isoMs = -1;
+let isoText = '';
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
 }
 
 const dirty = new Set<AppLog>();
