@@ -236,7 +236,9 @@ http {
   server {
     listen 127.0.0.1:${port}${tls ? ' ssl http2' : ''};${tls ? `
     ssl_certificate ${tls.cert};
-    ssl_certificate_key ${tls.key};` : ''}
+    ssl_certificate_key ${tls.key};
+    # Debian 12's nginx 1.22 offers only up to TLS 1.2 unless told (1.23.4 made 1.3 the default); platformx speaks 1.3.
+    ssl_protocols TLSv1.2 TLSv1.3;` : ''}
     location / {
       proxy_pass http://app;
       proxy_http_version 1.1;

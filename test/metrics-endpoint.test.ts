@@ -1,6 +1,8 @@
 // /metrics on the real server: refused without the token, Prometheus text with
 // the per-app counters after real requests through the proxy; the server log
 // as JSON lines; a restart keeps the last hour of the charts.
+import http from 'node:http';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppRepo, get, nodeApp, waitFor } from './support/apps.js';
 import { dashboardRequest, signIn } from './support/dashboard.js';
@@ -26,7 +28,10 @@ beforeAll(async () => {
   px = await Platform.start(['--log-format', 'json']);
   const token = await px.createApp('counted');
   repo = await AppRepo.create(nodeApp('counted', {
-    'server.js': `require('http').createServer((q, s) => { s.statusCode = q.url === '/fail' ? 502 : 200; s.end('ok'); }).listen(process.env.PORT);`,
+    // /hold answers only once the client leaves; an upgrade is accepted and echoes.
+    'server.js': `const srv = require('http').createServer((q, s) => { if (q.url === '/hold') return; s.statusCode = q.url === '/fail' ? 502 : 200; s.end('ok'); });
+srv.on('upgrade', (q, sock) => { sock.write('HTTP/1.1 101 Switching Protocols\\r\\nConnection: Upgrade\\r\\nUpgrade: echo\\r\\n\\r\\n'); sock.pipe(sock); });
+srv.listen(process.env.PORT);`,
   }));
   pushUrl = px.gitUrl('counted', token);
   expect((await repo.push(pushUrl)).code).toBe(0);
@@ -73,6 +78,28 @@ describe('/metrics', () => {
     await repo.commit({ 'server.js': 'process.exit(3)' }, 'broken');
     expect((await repo.push(pushUrl)).code).not.toBe(0);
     expect(sample(await scrape(token), 'platformx_deploys_total{app="counted",outcome="failed"}')).toBe(1);
+    // What is open now, per app; the proxy's workers; the certificate each host is served with.
+    expect(sample(after, 'platformx_open_requests{app="counted"}')).toBe(0);
+    const held = http.get({ host: '127.0.0.1', port: px.info.httpPort, path: '/hold', headers: { host: 'counted.localhost' }, agent: false });
+    held.on('error', () => {});
+    const ws = net.connect(px.info.httpPort, '127.0.0.1');
+    ws.write('GET /ws HTTP/1.1\r\nHost: counted.localhost\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+    await new Promise((resolve) => ws.once('data', resolve));
+    const open = await waitFor(async () => {
+      const text = await scrape(token);
+      return sample(text, 'platformx_open_requests{app="counted"}') === 1 && text;
+    }, 5000, 'the held request counted as open');
+    expect(sample(open, 'platformx_open_websockets{app="counted"}')).toBe(1);
+    expect(sample(open, 'platformx_proxy_workers{state="serving"}')).toBe(JSON.parse(await px.ok(['server:info', '--json'])).proxyWorkers.length);
+    const days = sample(open, 'platformx_certificate_expiry_days{app="counted",host="counted.localhost",source="self-signed"}');
+    expect(days).toBeGreaterThan(30);
+    held.destroy();
+    ws.destroy();
+    const closed = await waitFor(async () => {
+      const text = await scrape(token);
+      return sample(text, 'platformx_open_requests{app="counted"}') + sample(text, 'platformx_open_websockets{app="counted"}') === 0 && text;
+    }, 5000, 'nothing open once the clients left');
+    expect(closed).toContain('platformx_open_websockets{app="counted"} 0');
     const rotated = (await px.ok(['metrics:token', '--rotate'])).trim();
     expect((await dashboardRequest(px.info.dashboardPort!, '/metrics', { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
     await scrape(rotated);
@@ -96,8 +123,8 @@ describe('the server log and a restart', () => {
       return (await dashboardRequest(px.info.dashboardPort!, '/apps/counted', { cookie })).body;
     };
     const count = async () => /(\d+) requests and/.exec(await page())![1];
-    // 7 + 1 + 5 requests, once the data plane has handed over their access entries.
-    const counted = await waitFor(async () => (await count()) === '13' && '13', 5000, 'all 13 requests in the charts');
+    // 7 + 1 + the held one and the upgrade + 5 requests, once the data plane has handed over their access entries.
+    const counted = await waitFor(async () => (await count()) === '15' && '15', 5000, 'all 15 requests in the charts');
     await px.stop();
     await px.boot();
     expect(await count()).toBe(counted);

@@ -260,6 +260,15 @@ export class Certs {
     return { app, settings: this.settings(app), certificates, hosts: served.map((s) => ({ host: s.host, source: s.source, serial: s.cert.serial })) };
   }
 
+  /** What each app's host is served with now, and when that certificate expires (for metrics). */
+  served(): { app: string; host: string; source: CertSource; notAfter: Date }[] {
+    const now = Date.now();
+    return [...this.hosts].flatMap(([app, hosts]) => hosts.map((host) => {
+      const { cert, source } = this.certFor(app, host, now);
+      return { app, host, source, notAfter: cert.notAfter };
+    }));
+  }
+
   // ------------------------------------------------------------ hosts
 
   private hostsChanged(app: string, hosts: readonly string[]): void {

@@ -5,10 +5,11 @@
 
 import type { NetworkSummary } from '../apprunner/network-policy.js';
 import type { RunSpec } from '../apprunner/types.js';
+import type { OpenByApp } from '../proxy/open-exchanges.js';
 import type { AccessEntry, ProxySettings } from '../proxy/types.js';
 
-/** Bumped when a message changes shape: a server never steers a data plane of another version. 4: RunSpec.runtime (engines.node). 5: configureProxy. 7: proxy workers (Hello.proxyWorkers, op workers). */
-export const DATAPLANE_PROTOCOL = 7;
+/** Bumped when a message changes shape: a server never steers a data plane of another version. 4: RunSpec.runtime (engines.node). 5: configureProxy. 7: proxy workers (Hello.proxyWorkers, op workers). 8: ProxyWorkerInfo.open. */
+export const DATAPLANE_PROTOCOL = 8;
 
 /** What a hosted process is, so a new server can adopt it. */
 export interface ProcessMeta {
@@ -42,6 +43,8 @@ export interface ProxyWorkerInfo {
   startedAt: number | null;
   connections: number | null;
   requests: number | null;
+  /** Requests and WebSockets it has open per app (null: no answer). */
+  open: OpenByApp | null;
   /** Times this slot's worker died and was replaced. */
   restarts: number;
 }

@@ -5,6 +5,7 @@ import { startHttpsListener, type HttpsListener } from '../certs/https-listener.
 import { makeSelfSigned } from '../certs/self-signed.js';
 import { TlsIndex } from '../certs/tls-index.js';
 import { startProxy } from '../proxy/proxy-server.js';
+import type { OpenByApp } from '../proxy/open-exchanges.js';
 import type { AccessEntry, ProxySettings, RouteControl } from '../proxy/types.js';
 import type { AcmeEntry, TlsMessage } from './protocol.js';
 
@@ -34,6 +35,8 @@ export interface ProxyStack {
   acmeToken(token: string, entry: AcmeEntry): void;
   /** Client connections open now, HTTP and HTTPS. */
   connections(): number;
+  /** Requests and WebSockets open now per app, HTTP and HTTPS (both hand their traffic to the one proxy). */
+  open(): OpenByApp;
   close(): Promise<void>;
 }
 
@@ -72,6 +75,7 @@ export async function startProxyStack(o: {
     tls,
     acmeToken: (token, entry) => (entry ? tokens.add(token, entry.host, entry.keyAuthorization) : tokens.remove(token)),
     connections: () => proxy.connections() + (https?.connections() ?? 0),
+    open: () => proxy.open(),
     close: async () => {
       await Promise.all([proxy.close(), https?.close()]);
     },

@@ -208,14 +208,17 @@ export class ProxyWorkers {
   async workers(): Promise<ProxyWorkerInfo[]> {
     return Promise.all(this.slots.map(async (w, i): Promise<ProxyWorkerInfo> => {
       const restarts = this.restarts[i]!;
-      if (!w) return { slot: i + 1, pid: null, state: 'restarting', startedAt: null, connections: null, requests: null, restarts };
+      if (!w) return { slot: i + 1, pid: null, state: 'restarting', startedAt: null, connections: null, requests: null, open: null, restarts };
       let stats: WorkerStats | null = null;
       let state: ProxyWorkerInfo['state'] = w.state;
       if (w.member) {
         stats = (await w.call({ op: 'stats' }, { ms: STATS_TIMEOUT_MS, kill: false }).catch(() => null)) as WorkerStats | null;
         if (!stats) state = 'unresponsive';
       }
-      return { slot: i + 1, pid: w.pid, state, startedAt: w.startedAt, connections: stats?.connections ?? null, requests: stats?.requests ?? null, restarts };
+      return {
+        slot: i + 1, pid: w.pid, state, startedAt: w.startedAt,
+        connections: stats?.connections ?? null, requests: stats?.requests ?? null, open: stats?.open ?? null, restarts,
+      };
     }));
   }
 

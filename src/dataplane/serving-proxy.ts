@@ -32,7 +32,7 @@ export async function startServingProxy(o: ProxyWorkersOptions): Promise<Serving
   });
   return {
     ...stack,
-    workers: async () => [{ slot: 0, pid: process.pid, state: 'serving', startedAt, connections: stack.connections(), requests, restarts: 0 }],
+    workers: async () => [{ slot: 0, pid: process.pid, state: 'serving', startedAt, connections: stack.connections(), requests, open: stack.open(), restarts: 0 }],
   };
 }
 

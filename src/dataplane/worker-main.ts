@@ -49,7 +49,7 @@ async function apply(s: ProxyStack, call: WorkerCall): Promise<unknown> {
     case 'configure': return s.configure(call.settings);
     case 'tls': return s.tls(call.tls);
     case 'acmeToken': return s.acmeToken(call.token, call.entry);
-    case 'stats': return { connections: s.connections(), requests } satisfies WorkerStats;
+    case 'stats': return { connections: s.connections(), requests, open: s.open() } satisfies WorkerStats;
   }
 }
 

@@ -4,6 +4,7 @@
 // a worker applies it and answers, so the primary knows when a change is in
 // force everywhere.
 
+import type { OpenByApp } from '../proxy/open-exchanges.js';
 import type { AccessEntry, ProxySettings } from '../proxy/types.js';
 import type { AcmeEntry, TlsMessage } from './protocol.js';
 import type { StackListen, StackState } from './proxy-stack.js';
@@ -32,6 +33,7 @@ export interface WorkerStats {
   connections: number;
   /** Requests answered (an access entry each) since the worker started. */
   requests: number;
+  open: OpenByApp;
 }
 
 export type ToWorker =

@@ -8,9 +8,15 @@ import { PromMetrics, type FleetSource } from './prom-metrics.js';
 
 const SAVE_EVERY_MS = 60_000;
 
-/** What metrics read of Maestro (made later than the proxy that feeds them, hence the getter). */
-export function maestroFleet(maestro: () => Maestro, sampler = new UsageSampler()): FleetSource {
+/**
+ * What metrics read of Maestro (made later than the proxy that feeds them, hence the getter),
+ * plus the data plane's proxy workers and the certificates, where the server has them.
+ */
+export function maestroFleet(
+  maestro: () => Maestro, more: Pick<FleetSource, 'proxyWorkers' | 'certificates'> = {}, sampler = new UsageSampler(),
+): FleetSource {
   return {
+    ...more,
     apps: () => maestro().apps.list().map((a) => a.name),
     processes: (app) => maestro().pipeline.liveFleet(app)?.processes ?? [],
     usage: (pid, startedAt) => sampler.sample(pid, startedAt),

@@ -1,5 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import type { CertSource } from '../certs/certificate.js';
+import type { ProxyWorkerInfo } from '../dataplane/protocol.js';
 import type { ReleaseOutcome } from '../maestro/maestro-events.js';
+import { sumOpen } from '../proxy/open-exchanges.js';
 import { LATENCY_BOUNDS_MS, STATUS_CLASSES, latencyBucket, statusClass } from './minute-buckets.js';
 import type { ProcessUsage, SampledUsage } from './process-usage.js';
 
@@ -20,7 +23,15 @@ export interface FleetSource {
   processes(app: string): readonly ProcessView[];
   /** What the running process pid, started at startedAt (ms), uses. */
   usage(pid: number, startedAt: number): SampledUsage;
+  /** The processes serving the proxy, with what each has open (the data plane's answer). */
+  proxyWorkers?(): Promise<ProxyWorkerInfo[]>;
+  /** Each app host's certificate as served now (absent without HTTPS). */
+  certificates?(): { app: string; host: string; source: CertSource; notAfter: Date }[];
 }
+
+/** A scrape never waits on the data plane longer than this: its series are left out instead. */
+const PROXY_STATS_TIMEOUT_MS = 2000;
+const DAY_MS = 86_400_000;
 
 /** One app's requests since the server started, as plain numbers: the proxy's hot path only adds to them. */
 interface RequestTotals {
@@ -122,8 +133,61 @@ export class PromMetrics {
           }
         },
       });
+    this.proxyGauges(registers);
+    new Gauge({
+      name: 'platformx_certificate_expiry_days', help: 'Days until the certificate served for the host expires (negative: expired)',
+      labelNames: ['app', 'host', 'source'], registers,
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const c of fleet.certificates?.() ?? []) {
+          this.set({ app: c.app, host: c.host, source: c.source }, Math.round(((c.notAfter.getTime() - now) / DAY_MS) * 100) / 100);
+        }
+      },
+    });
     usageGauge('platformx_process_memory_bytes', 'Memory of the app process: its memory cgroup when sandboxed, else the RSS of its tree', (u) => u.memoryBytes);
     usageGauge('platformx_process_cpu_seconds', 'CPU seconds used by the running app process and its children', (u) => u.cpuSeconds);
+  }
+
+  /**
+   * Read once per scrape from the data plane: requests and WebSockets open per
+   * app (summed over the proxy workers), and the workers by state.
+   */
+  private proxyGauges(registers: Registry[]): void {
+    const fleet = this.fleet;
+    let pending: Promise<ProxyWorkerInfo[] | null> | null = null;
+    // The three gauges share one question to the data plane per scrape.
+    const workers = () => (pending ??= askWorkers(fleet).finally(() => setImmediate(() => (pending = null))));
+    const perApp = (name: string, help: string, i: 0 | 1) =>
+      new Gauge({
+        name, help, labelNames: ['app'], registers,
+        async collect() {
+          this.reset();
+          const list = await workers();
+          if (!list) return;
+          const open = sumOpen(list.flatMap((w) => (w.open ? [w.open] : [])));
+          for (const app of fleet.apps()) this.set({ app }, open[app]?.[i] ?? 0);
+        },
+      });
+    perApp('platformx_open_requests', 'Requests to the app open in the proxy now (WebSockets apart)', 0);
+    perApp('platformx_open_websockets', 'WebSockets (upgrades the app accepted) open to the app now', 1);
+    new Gauge({
+      name: 'platformx_proxy_workers', help: 'Processes serving the proxy, by state', labelNames: ['state'], registers,
+      async collect() {
+        this.reset();
+        const list = await workers();
+        if (!list) return;
+        for (const state of ['starting', 'serving', 'unresponsive', 'restarting'] as const) this.set({ state }, list.filter((w) => w.state === state).length);
+      },
+    });
+    new Gauge({
+      name: 'platformx_proxy_worker_restarts', help: 'Times a proxy worker died and was replaced, per slot, since the data plane started',
+      labelNames: ['slot'], registers,
+      async collect() {
+        this.reset();
+        for (const w of (await workers()) ?? []) this.set({ slot: String(w.slot) }, w.restarts);
+      },
+    });
   }
 
   /** One answered request (the proxy's access entry). */
@@ -162,5 +226,17 @@ export class PromMetrics {
 
   get contentType(): string {
     return this.registry.contentType;
+  }
+}
+
+/** The data plane's list of proxy workers, or null when it is absent or slow to answer. */
+async function askWorkers(fleet: FleetSource): Promise<ProxyWorkerInfo[] | null> {
+  if (!fleet.proxyWorkers) return null;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), PROXY_STATS_TIMEOUT_MS)));
+  try {
+    return await Promise.race([fleet.proxyWorkers().catch(() => null), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -8,6 +8,7 @@ import { sendBadGateway, sendNoBackend, sendPong, sendRefusal, sendUnknownHost }
 import { requestHeaders } from './forward-headers.js';
 import { isPlatformPing } from './health-check.js';
 import { HttpForwarder, type ClientSide, type Forwarding } from './http-forwarder.js';
+import { OpenExchanges, type OpenByApp } from './open-exchanges.js';
 import { RouteTable, hostname } from './route-table.js';
 import type { AccessEntry, ProxyOptions, ProxySettings, RouteControl } from './types.js';
 import { tunnel } from './upgrade-tunnel.js';
@@ -17,6 +18,8 @@ export interface RunningProxy {
   routes: RouteControl;
   /** Client connections open now. */
   connections(): number;
+  /** Requests and WebSockets open now, per app. */
+  open(): OpenByApp;
   /** Applies new settings to requests from now on. */
   configure(settings: ProxySettings): void;
   /** The request and upgrade handlers, for another listener (HTTPS) to hand its traffic to. */
@@ -31,6 +34,7 @@ export const DEFAULT_SETTINGS: ProxySettings = { baseDomain: 'localhost', reques
 export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const loads = new DrainTracker();
   const table = new RouteTable(loads);
+  const open = new OpenExchanges();
   // One object the forwarder reads at each request, so configure() needs no restart.
   const timeouts = { requestMs: 0, idleMs: 0 };
   let baseDomain = '';
@@ -94,10 +98,13 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     }
     // Counted from here until the client's response closes, so drain() waits for it.
     backend.begin();
+    open.begin(route.app);
+    let upgraded = false;
     let exchange: ClientSide | null = null;
     res.once('close', () => {
       exchange?.clientClosed();
       backend.end();
+      open.end(route.app, upgraded);
       if (onAccess) onAccess(accessEntry(req, res, fwd.host, sourceIp, route.app, backend.port, start));
     });
     const to = { app: route.app, port: backend.port };
@@ -109,6 +116,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     fwd.hasBody = false;
     exchange = ownForwarder.forward(req, res, to, fwd, (appSocket, head, rest) => {
       res.statusCode = 101;
+      upgraded = true;
+      open.upgraded(route.app);
       tunnel(socket, appSocket, head, upgrade, rest);
     });
   };
@@ -175,7 +184,10 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       table.close();
     }));
 
-  return { port: (server.address() as AddressInfo).port, routes, connections: () => connections.size, configure, onRequest, onUpgrade, close };
+  return {
+    port: (server.address() as AddressInfo).port, routes, connections: () => connections.size, open: () => open.snapshot(),
+    configure, onRequest, onUpgrade, close,
+  };
 }
 
 /** An exception while starting an exchange: that client gets a 502, nobody else notices. */

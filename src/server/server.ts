@@ -73,7 +73,10 @@ export async function startServer(opts: ServerOptions, log: ServerLog): Promise<
   const logAccess = accessLogger(logs);
   dp.on('access', logAccess);
   // Metrics read Maestro only when asked (a page, a scrape), by which time it exists.
-  const metrics = new MetricsCollector(paths.root, maestroFleet(() => maestro));
+  const metrics = new MetricsCollector(paths.root, maestroFleet(() => maestro, {
+    proxyWorkers: () => dp.workers(),
+    certificates: () => certs?.served() ?? [],
+  }));
   dp.on('access', metrics.onAccess);
   dp.on('output', (app, tag, text) => logs.get(app).write(tag, text));
   dp.on('dropped', (n) => log(`the data plane dropped ${n} log line(s) while no server was connected`));
