@@ -127,7 +127,18 @@ export class DataplaneClient extends EventEmitter<DataplaneEvents> implements Pr
   async serveTls(certs: { index: TlsIndex; tokens: ChallengeTokens }): Promise<number | null> {
     certs.tokens.onChange = (token, entry) => void this.call({ op: 'acmeToken', token, entry }).catch(() => {});
     const send = (state: TlsState) => this.call(tlsMessage(state)) as Promise<{ httpsPort: number | null }>;
-    certs.index.onReplace = (state) => void send(state).catch(() => {});
+    // Changes in one turn of the event loop (many apps' hosts at a boot) go out as their last state, once.
+    let latest: TlsState | null = null;
+    certs.index.onReplace = (state) => {
+      if (latest === null) {
+        setImmediate(() => {
+          const s = latest!;
+          latest = null;
+          void send(s).catch(() => {});
+        });
+      }
+      latest = state;
+    };
     return (await send(certs.index.state)).httpsPort;
   }
 

@@ -1,5 +1,5 @@
 import { ChallengeTokens } from '../certs/acme-issuer.js';
-import { bundlePem, parseBundle } from '../certs/certificate.js';
+import { bundlePem, parseBundle, type Certificate } from '../certs/certificate.js';
 import { edgeHook } from '../certs/edge.js';
 import { startHttpsListener, type HttpsListener } from '../certs/https-listener.js';
 import { makeSelfSigned } from '../certs/self-signed.js';
@@ -55,9 +55,19 @@ export async function startProxyStack(o: {
   // Until the server sends the certificates, a placeholder answers handshakes.
   const index = listen.httpsPort === null ? null
     : new TlsIndex(parseBundle(bundlePem(await makeSelfSigned(['localhost'])), 'the placeholder certificate'));
+  // The server sends the whole set on every host change (one per app while it boots): a
+  // certificate seen in the last set keeps its parsed object, so its TLS context is not made again.
+  let parsed = new Map<string, Certificate>();
   const tls = (msg: TlsMessage) => {
     if (!index) return;
-    const certs = msg.certs.map((c, i) => parseBundle(bundlePem(c), `certificate ${i}`));
+    const seen = new Map<string, Certificate>();
+    const certs = msg.certs.map((c, i) => {
+      const pem = bundlePem(c);
+      const cert = parsed.get(pem) ?? seen.get(pem) ?? parseBundle(pem, `certificate ${i}`);
+      seen.set(pem, cert);
+      return cert;
+    });
+    parsed = seen;
     index.replace(new Map(msg.hosts.map(([h, i]) => [h, certs[i]!])), certs[msg.fallback]!, new Map(msg.policies));
   };
   if (state.tls) tls(state.tls);
