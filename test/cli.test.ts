@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,6 +59,14 @@ describe('the CLI against a running server', () => {
 
   it('apps:info and apps:list answer in text and JSON; destroy needs --confirm and removes everything', async () => {
     await px.ok(['apps:create', 'doomed', '--domain', 'doomed.example.org']);
+    // The appCreated trigger made its bare repo; a deploy key scoped to it loses the scope with it (appDestroyed).
+    expect(fs.existsSync(path.join(px.data, 'apps', 'doomed', 'repo.git', 'HEAD'))).toBe(true);
+    const keyFile = path.join(px.data, 'doomed-key');
+    expect(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'dk', '-f', keyFile]).status).toBe(0);
+    await px.ok(['apps:create', 'kept']);
+    await px.ok(['keys:add', 'dk', '--app', 'doomed', '--app', 'kept', '--file', `${keyFile}.pub`]);
+    const scope = () => JSON.parse(fs.readFileSync(path.join(px.data, 'state.json'), 'utf8')).keys.find((k: { name: string }) => k.name === 'dk').apps;
+    expect(scope()).toEqual(['doomed', 'kept']);
     const info = JSON.parse(await px.ok(['apps:info', 'doomed', '--json']));
     expect(info.hosts).toEqual(['doomed.example.org', 'doomed.localhost']);
     expect(await px.ok(['apps:info', 'doomed'])).toContain('doomed.example.org');
@@ -66,6 +75,7 @@ describe('the CLI against a running server', () => {
     expect(refused.code).toBe(1);
     await px.ok(['apps:destroy', 'doomed', '--confirm', 'doomed']);
     expect(fs.existsSync(path.join(px.data, 'apps', 'doomed'))).toBe(false);
+    expect(scope()).toEqual(['kept']);
     expect((await get(px.info.httpPort, 'doomed.example.org')).status).toBe(404);
     // The hostname is free again.
     await px.ok(['apps:create', 'reborn', '--domain', 'doomed.example.org']);

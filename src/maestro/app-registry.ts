@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import { createBareRepo } from '../git/repos.js';
 import type { RouteControl } from '../proxy/types.js';
 import { UserError, checkAppName, checkHostnameClaim, normalizeHostname } from '../state/names.js';
 import type { DataPaths } from '../state/paths.js';
 import type { StateStore } from '../state/store.js';
 import { DEFAULT_LIMITS, type AppRecord, type TokenRecord } from '../state/types.js';
+import type { AppTriggers } from './app-triggers.js';
 import { findToken, newToken } from './tokens.js';
 
 /** Apps, their hostnames and their deploy tokens: the records, the repos and the proxy's host table. */
@@ -18,6 +18,7 @@ export class AppRegistry {
     private readonly baseDomain: string,
     /** Sandboxed servers give every app its own uid at creation, so uploads and builds are its own from the start. */
     private readonly ownUsers: boolean,
+    private readonly triggers: AppTriggers,
   ) {}
 
   get(name: string): AppRecord {
@@ -49,7 +50,7 @@ export class AppRegistry {
     if (new Set(hosts).size !== hosts.length) throw new UserError('the same domain was given twice');
     // A destroy cut short by a crash leaves the old app's files: a new app of that name starts clean.
     fs.rmSync(this.paths.appDir(name), { recursive: true, force: true });
-    createBareRepo(this.paths.repo(name), this.paths.controlSocket);
+    for (const t of this.triggers.appCreated) t(name);
     const app = this.store.update((s) => {
       const record: AppRecord = {
         name,
@@ -75,7 +76,7 @@ export class AppRegistry {
     this.get(name);
     this.store.update((s) => {
       delete s.apps[name];
-      for (const k of s.keys) k.apps = k.apps.filter((a) => a !== name);
+      for (const t of this.triggers.appDestroyed) t(name, s);
     });
     this.routes.removeApp(name);
     fs.rmSync(this.paths.appDir(name), { recursive: true, force: true });

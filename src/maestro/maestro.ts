@@ -6,6 +6,7 @@ import type { DataPaths } from '../state/paths.js';
 import type { StateStore } from '../state/store.js';
 import type { AppRecord, Limits } from '../state/types.js';
 import { AppRegistry } from './app-registry.js';
+import type { AppTriggers } from './app-triggers.js';
 import { buildRelease } from './build.js';
 import { crashPoint } from '../crash/crash-point.js';
 import { checkoutCommit, restoreRef } from './checkout.js';
@@ -40,6 +41,8 @@ export interface MaestroOptions {
   drainTimeoutMs: number;
   bootTimeoutMs: number;
   slowStartMs: number;
+  /** What git, SSH and others do when an app is created or destroyed. */
+  triggers: AppTriggers;
 }
 
 /** Where start-up reports go (the server log), with the app and release as fields. */
@@ -83,7 +86,7 @@ export class Maestro {
   readonly runtimes: AppRuntimes;
 
   constructor(private readonly o: MaestroOptions) {
-    this.apps = new AppRegistry(o.store, o.paths, o.routes, o.baseDomain, o.apprunner.isolation === 'sandbox');
+    this.apps = new AppRegistry(o.store, o.paths, o.routes, o.baseDomain, o.apprunner.isolation === 'sandbox', o.triggers);
     this.releases = new Releases(o.store, o.paths, o.keepBuilds, o.keepReleases);
     this.runtimes = new AppRuntimes({ store: o.store, releases: this.releases, dir: o.paths.runtimes });
     this.pipeline = new RestartPipeline({

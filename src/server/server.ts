@@ -18,6 +18,7 @@ import { runtimeCommands } from '../control/commands/runtimes.js';
 import { couchdbCommands } from '../control/commands/couchdb.js';
 import { CouchService } from '../couchdb/couch-service.js';
 import { keyCommands } from '../ssh/key-commands.js';
+import { dropAppFromKeys } from '../ssh/key-scopes.js';
 import { certsCommands } from '../control/commands/certs.js';
 import { Certs } from '../certs/cert-manager.js';
 import { startLegacyEndpoints } from '../legacy/legacy-endpoints.js';
@@ -30,7 +31,7 @@ import type { Dispatch } from '../control/types.js';
 import { startGitHttpServer } from '../git/git-http-server.js';
 import { PushDeploys } from '../git/push-deploy.js';
 import { PushSessions } from '../git/push-sessions.js';
-import { installHooks } from '../git/repos.js';
+import { createBareRepo, installHooks } from '../git/repos.js';
 import { AppLogs } from '../logs/app-log.js';
 import { Maestro } from '../maestro/maestro.js';
 import { MetricsCollector, maestroFleet } from '../metrics/metrics-collector.js';
@@ -109,6 +110,10 @@ export async function startServer(opts: ServerOptions, log: ServerLog): Promise<
     store, paths, routes: certs ? certs.watch(dp.routes) : dp.routes, apprunner, processes: dp, logs,
     baseDomain: opts.baseDomain, keepBuilds: opts.keep, keepReleases: opts.keepReleases,
     drainTimeoutMs: opts.drainTimeoutMs, bootTimeoutMs: opts.bootTimeoutMs, slowStartMs: opts.slowStartMs,
+    triggers: {
+      appCreated: [(app) => createBareRepo(paths.repo(app), paths.controlSocket)],
+      appDestroyed: [dropAppFromKeys],
+    },
   });
   maestro.events.on('release', (e) => metrics.prom.release(e));
   metrics.start();
