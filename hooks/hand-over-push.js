@@ -1,5 +1,6 @@
 // Shared by the hooks: hands the push to Maestro over the control socket and
 // streams its output back to the pusher (git prints it as `remote:` lines).
+// The socket's framing comes from the server's build (dist/), as bin/platformx does.
 'use strict';
 const net = require('node:net');
 const path = require('node:path');
@@ -30,6 +31,14 @@ async function handOver(hook) {
     process.stderr.write('platformx: PLATFORMX_CONTROL_SOCKET is not set; this hook runs only from a platformx repository\n');
     process.exit(1);
   }
+  let wire;
+  try {
+    wire = await import('../dist/wire/json-lines.js');
+  } catch (err) {
+    process.stderr.write(`platformx: the server is not built (${err.code || err.message}): run 'npm run build' and push again\n`);
+    process.exit(1);
+  }
+  const { encodeJsonLine, readJsonLines } = wire;
   const refs = await readRefs();
   const gitEnv = {};
   // git sets these as absolute paths; the alternates variable may list several.
@@ -44,22 +53,12 @@ async function handOver(hook) {
     gitEnv,
   };
   let exit = 1;
-  let buffer = '';
-  const conn = net.connect(socket, () => conn.write(JSON.stringify(request) + '\n'));
-  conn.setEncoding('utf8');
-  conn.on('data', (chunk) => {
-    buffer += chunk;
-    let nl;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      if (!line) continue;
-      const msg = JSON.parse(line);
-      if (typeof msg.err === 'string') process.stderr.write(msg.err);
-      else if (typeof msg.out === 'string') process.stderr.write(msg.out);
-      else if (typeof msg.exit === 'number') exit = msg.exit;
-    }
-  });
+  const conn = net.connect(socket, () => conn.write(encodeJsonLine(request)));
+  conn.on('data', readJsonLines((msg) => {
+    if (typeof msg.err === 'string') process.stderr.write(msg.err);
+    else if (typeof msg.out === 'string') process.stderr.write(msg.out);
+    else if (typeof msg.exit === 'number') exit = msg.exit;
+  }));
   conn.on('error', (err) => {
     process.stderr.write(`platformx: the deploy server is not reachable (${err.code || err.message}); push again once it runs\n`);
     process.exit(1);

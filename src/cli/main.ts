@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { controlRequest } from '../control/control-client.js';
 import { DataPaths } from '../state/paths.js';
 import { UserError } from '../state/names.js';
@@ -7,16 +8,25 @@ import { UserError } from '../state/names.js';
 /** Commands whose input may come on stdin (a key), read here and sent along. */
 const STDIN_COMMANDS = new Set(['keys:add', 'certs:add']);
 
+/**
+ * Each `--NAME VALUE` (or `--NAME=VALUE`) in argv, read with node:util's parser:
+ * its value and the indexes of argv it spans. Not strict: the other flags are the
+ * command's, which the server checks; `--NAME` takes the next argument, whatever it is.
+ */
+function findOption(argv: string[], name: string): Array<{ value?: string; at: number[] }> {
+  const { tokens } = parseArgs({ args: argv, options: { [name]: { type: 'string' } }, strict: false, allowPositionals: true, tokens: true });
+  return tokens.flatMap((t) => (t.kind === 'option' && t.name === name
+    ? [{ value: t.value, at: t.value === undefined || t.inlineValue ? [t.index] : [t.index, t.index + 1] }]
+    : []));
+}
+
+const without = (argv: string[], at: number[]) => argv.filter((_, i) => !at.includes(i));
+
+/** --data DIR anywhere in argv (the last one counts), else PLATFORMX_DATA, else ./.platformx. */
 function takeDataOption(argv: string[]): { data: string; rest: string[] } {
-  const rest: string[] = [];
-  let data = process.env.PLATFORMX_DATA ?? './.platformx';
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--data') data = argv[++i] ?? data;
-    else if (a.startsWith('--data=')) data = a.slice('--data='.length);
-    else rest.push(a);
-  }
-  return { data, rest };
+  const found = findOption(argv, 'data');
+  const data = found.filter((f) => f.value !== undefined).pop()?.value ?? process.env.PLATFORMX_DATA ?? './.platformx';
+  return { data, rest: without(argv, found.flatMap((f) => f.at)) };
 }
 
 async function readStdin(): Promise<string | undefined> {
@@ -28,10 +38,9 @@ async function readStdin(): Promise<string | undefined> {
 
 /** `--NAME PATH` is read by the CLI (the path is on the user's side); its content is sent as stdin. */
 function takeFileOption(argv: string[], flag: string, what: string): { argv: string[]; content?: string } {
-  const i = argv.findIndex((a) => a === flag || a.startsWith(`${flag}=`));
-  if (i < 0) return { argv };
-  const inline = argv[i]!.startsWith(`${flag}=`) ? argv[i]!.slice(flag.length + 1) : undefined;
-  const file = inline ?? argv[i + 1];
+  const [first] = findOption(argv, flag.slice(2));
+  if (!first) return { argv };
+  const file = first.value;
   if (!file) throw new UserError(`${flag} needs a path to ${what}`);
   let content: string;
   try {
@@ -39,7 +48,7 @@ function takeFileOption(argv: string[], flag: string, what: string): { argv: str
   } catch (err) {
     throw new UserError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return { argv: [...argv.slice(0, i), ...argv.slice(i + (inline ? 1 : 2))], content };
+  return { argv: without(argv, first.at), content };
 }
 
 /** certs:add --cert FILE --key FILE: both read here and sent as one PEM bundle on stdin. */

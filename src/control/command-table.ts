@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { parseArgs as parseArgv } from 'node:util';
 import { UserError } from '../state/names.js';
 import { canReach, type Caller, type CommandIO, type Dispatch } from './types.js';
 
@@ -29,32 +30,34 @@ export interface CommandDef {
   run(ctx: CommandContext): Promise<number | void> | number | void;
 }
 
+/**
+ * A command's arguments by its flag spec, with node:util's parser. Its tokens are
+ * checked here (strict mode's errors name no usage). A one-letter flag is also its
+ * own short form (`-n 5`, `-f`); a bool flag takes no value: `--json=false` is
+ * refused rather than read as on.
+ */
 export function parseArgs(argv: string[], spec: Record<string, FlagKind>, usage: string): ParsedArgs {
+  const options = Object.fromEntries(Object.entries(spec).map(([name, kind]) => [name, {
+    type: kind === 'bool' ? 'boolean' as const : 'string' as const,
+    ...(name.length === 1 ? { short: name } : {}),
+  }]));
+  const { tokens } = parseArgv({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
   const positional: string[] = [];
   const flags: ParsedArgs['flags'] = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') {
-      positional.push(...argv.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith('-') || arg === '-') {
-      positional.push(arg);
-      continue;
-    }
-    const body = arg.replace(/^--?/, '');
-    const eq = body.indexOf('=');
-    const name = eq >= 0 ? body.slice(0, eq) : body;
-    const kind = spec[name];
+  for (const token of tokens) {
+    if (token.kind === 'positional') positional.push(token.value);
+    if (token.kind !== 'option') continue;
+    const arg = argv[token.index]!;
+    const kind = Object.hasOwn(spec, token.name) ? spec[token.name] : undefined;
     if (!kind) throw new UserError(`unknown option '${arg}': usage: ${usage}`);
     if (kind === 'bool') {
-      flags[name] = true;
+      if (token.inlineValue) throw new UserError(`option '${token.rawName}' takes no value: give '${token.rawName}' for on, leave it out for off (not '${arg}'): usage: ${usage}`);
+      flags[token.name] = true;
       continue;
     }
-    const value = eq >= 0 ? body.slice(eq + 1) : argv[++i];
-    if (value === undefined) throw new UserError(`option '${arg}' needs a value: usage: ${usage}`);
-    if (kind === 'list') flags[name] = [...((flags[name] as string[] | undefined) ?? []), value];
-    else flags[name] = value;
+    if (token.value === undefined) throw new UserError(`option '${arg}' needs a value: usage: ${usage}`);
+    if (kind === 'list') flags[token.name] = [...((flags[token.name] as string[] | undefined) ?? []), token.value];
+    else flags[token.name] = token.value;
   }
   return { positional, flags };
 }

@@ -1,5 +1,6 @@
 import net from 'node:net';
-import { lineReader, type ControlMessage, type ControlRequest } from './protocol.js';
+import { encodeJsonLine, readJsonLines } from '../wire/json-lines.js';
+import type { ControlMessage, ControlRequest } from './protocol.js';
 
 /**
  * Sends one request to the server's control socket, writes its output as it
@@ -13,8 +14,8 @@ export function controlRequest(
   return new Promise((resolve, reject) => {
     const sock = net.connect(socketPath);
     let exit: number | null = null;
-    sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
-    sock.on('data', lineReader((m) => {
+    sock.on('connect', () => sock.write(encodeJsonLine(req)));
+    sock.on('data', readJsonLines((m) => {
       const msg = m as ControlMessage;
       if ('out' in msg) out.stdout(msg.out);
       else if ('err' in msg) out.stderr(msg.err);

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import type { PushDeploys } from '../git/push-deploy.js';
-import { lineReader, type ControlMessage, type ControlRequest } from './protocol.js';
+import { encodeJsonLine, readJsonLines } from '../wire/json-lines.js';
+import type { ControlMessage, ControlRequest } from './protocol.js';
 import type { Caller, Dispatch } from './types.js';
 
 /** The local CLI is root on this machine: it may do everything. */
@@ -21,18 +22,18 @@ export async function startControlServer(socketPath: string, dispatch: Dispatch,
     let received = 0;
     let handled = false;
     const send = (m: ControlMessage) => {
-      if (!sock.destroyed) sock.write(JSON.stringify(m) + '\n');
+      if (!sock.destroyed) sock.write(encodeJsonLine(m));
     };
     sock.on('close', () => abort.abort());
     sock.on('error', () => abort.abort());
-    const read = lineReader((msg) => {
+    const read = readJsonLines((msg) => {
       if (handled) return;
       handled = true;
       void handle(msg as ControlRequest).then(
-        (code) => sock.end(JSON.stringify({ exit: code } satisfies ControlMessage) + '\n'),
+        (code) => sock.end(encodeJsonLine({ exit: code } satisfies ControlMessage)),
         (err: Error) => {
           send({ err: `error: ${err.message}\n` });
-          sock.end(JSON.stringify({ exit: 2 }) + '\n');
+          sock.end(encodeJsonLine({ exit: 2 } satisfies ControlMessage));
         },
       );
     });

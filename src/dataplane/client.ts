@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { RunSpec } from '../apprunner/types.js';
-import { lineReader } from '../control/protocol.js';
 import type { AccessEntry, BackendShift, ProxySettings, RouteControl } from '../proxy/types.js';
 import type { ChallengeTokens } from '../certs/acme-issuer.js';
 import type { Certificate } from '../certs/certificate.js';
 import type { TlsIndex, TlsState } from '../certs/tls-index.js';
+import { encodeJsonLine, readJsonLines } from '../wire/json-lines.js';
 import type { Call, Event, ExitInfo, Hello, HostedProcessInfo, ProcessMeta, ProxyWorkerInfo, Reply, Request } from './protocol.js';
 
 /** A process the data plane runs for the server: its pid, and how it ends. */
@@ -46,7 +46,7 @@ export class DataplaneClient extends EventEmitter<DataplaneEvents> implements Pr
 
   private constructor(private readonly sock: net.Socket) {
     super();
-    sock.on('data', lineReader((m) => this.receive(m as Reply | Event)));
+    sock.on('data', readJsonLines((m) => this.receive(m as Reply | Event)));
     sock.on('error', () => sock.destroy());
     sock.on('close', () => {
       for (const c of this.calls.values()) c.reject(new Error('the data plane went away'));
@@ -166,7 +166,7 @@ export class DataplaneClient extends EventEmitter<DataplaneEvents> implements Pr
     return new Promise((resolve, reject) => {
       if (this.sock.destroyed) return reject(new Error('the data plane went away'));
       this.calls.set(id, { resolve, reject });
-      this.sock.write(JSON.stringify({ ...req, id } satisfies Call) + '\n');
+      this.sock.write(encodeJsonLine({ ...req, id } satisfies Call));
     });
   }
 

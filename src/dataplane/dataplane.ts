@@ -6,11 +6,11 @@ import { detectIsolation } from '../apprunner/isolation.js';
 import { parseCidr } from '../apprunner/network-policy-cidr.js';
 import { installNetworkPolicy, sharedNetwork, type PortGrant } from '../apprunner/network-policy.js';
 import { SandboxedApprunner } from '../apprunner/sandboxed-apprunner.js';
-import { lineReader } from '../control/protocol.js';
 import type { AccessEntry } from '../proxy/types.js';
 import { ProcessKeeper } from './process-keeper.js';
 import type { Balance } from './proxy-workers.js';
 import { startServingProxy } from './serving-proxy.js';
+import { encodeJsonLine, readJsonLines } from '../wire/json-lines.js';
 import { DATAPLANE_PROTOCOL, type Call, type Event, type Hello, type ListenerSpec, type Reply } from './protocol.js';
 
 export interface DataplaneOptions {
@@ -52,7 +52,7 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
   let timer: NodeJS.Timeout | null = null;
 
   const send = (msg: Event | Reply) => {
-    if (client && !client.destroyed) client.write(JSON.stringify(msg) + '\n');
+    if (client && !client.destroyed) client.write(encodeJsonLine(msg));
   };
   const flush = () => {
     timer = null;
@@ -192,7 +192,7 @@ export async function startDataplane(o: DataplaneOptions): Promise<RunningDatapl
         o.log('the server disconnected; serving on');
       }
     });
-    sock.on('data', lineReader((m) => {
+    sock.on('data', readJsonLines((m) => {
       const call = m as Call;
       handle(call).then(
         (value) => send({ id: call.id, ok: true, value }),

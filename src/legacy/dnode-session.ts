@@ -1,11 +1,12 @@
 // One DNode session of Maestro 0.3's RPC on any duplex stream (a TCP socket, an
 // SSH direct-tcpip channel), for one Caller. dnode 1.2.2 itself throws on some
 // malformed messages from inside a stream write, which would take the server
-// down; so lines are framed, parsed and checked here and handed to dnode as
-// objects, and every callback into the client is guarded.
+// down; so lines are framed (wire/json-lines.ts), parsed and checked here and
+// handed to dnode as objects, and every callback into the client is guarded.
 import dnode from 'dnode';
 import type { Duplex } from 'node:stream';
 import type { Caller } from '../control/types.js';
+import { LineTooLongError, splitLines } from '../wire/json-lines.js';
 import type { LegacyApps } from './legacy-apps.js';
 
 const MAX_LINE = 256 * 1024;
@@ -109,31 +110,31 @@ function serveMethods(stream: Duplex, methods: Record<string, Method>, log: (lin
     resolveClosed();
   };
 
-  let buffer = '';
-  stream.setEncoding?.('utf8');
+  const feed = splitLines((line) => {
+    // A session ended by an earlier line of the same chunk reads no further.
+    if (ended || line.trim() === '') return;
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch {
+      return end('a line that is not JSON');
+    }
+    const bad = checkDnodeMessage(row);
+    if (bad) return end(`malformed message (${bad})`);
+    try {
+      d.write(row as never);
+    } catch (e) {
+      return end(`message rejected by dnode (${(e as Error).message})`);
+    }
+  }, MAX_LINE);
   stream.on('data', (chunk: string | Buffer) => {
     if (ended) return;
-    buffer += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
-    let nl: number;
-    while (!ended && (nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      if (line.trim() === '') continue;
-      let row: unknown;
-      try {
-        row = JSON.parse(line);
-      } catch {
-        return end('a line that is not JSON');
-      }
-      const bad = checkDnodeMessage(row);
-      if (bad) return end(`malformed message (${bad})`);
-      try {
-        d.write(row as never);
-      } catch (e) {
-        return end(`message rejected by dnode (${(e as Error).message})`);
-      }
+    try {
+      feed(chunk);
+    } catch (e) {
+      if (!(e instanceof LineTooLongError)) throw e;
+      end(`a message longer than ${MAX_LINE} bytes`);
     }
-    if (buffer.length > MAX_LINE) end(`a message longer than ${MAX_LINE} bytes`);
   });
   stream.on('error', () => end());
   stream.on('end', () => end());

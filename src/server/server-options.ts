@@ -1,6 +1,7 @@
 import { CidrError, parseCidr, type Cidr } from '../apprunner/network-policy-cidr.js';
 import os from 'node:os';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { parseCouchUrl, type CouchEndpoint } from '../couchdb/couch-url.js';
 import { UserError } from '../state/names.js';
 import { parseLogFormat, type LogFormat } from './server-log.js';
@@ -133,18 +134,21 @@ function cidrs(text: string): Cidr[] {
 export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerOptions {
   const raw: Record<string, string> = {};
   for (const [key, [, envName, def]] of Object.entries(SPEC)) raw[key] = env[envName] ?? def;
+  const keyOf = new Map<string, string>(Object.entries(SPEC).map(([key, [flag]]) => [flag.slice(2), key]));
+  const options = Object.fromEntries([...keyOf.keys()].map((name) => [name, { type: SWITCHES.has(`--${name}`) ? 'boolean' as const : 'string' as const }]));
+  // Not strict: its errors name no usage, and a switch may take a value (--stop-apps=no), as its variable does.
+  const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
   const fromArgv = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const entry = Object.entries(SPEC).find(([, [f]]) => f === flag);
-    if (!entry) throw new UserError(`unknown server option '${arg}': usage: ${SERVER_USAGE}`);
-    const value = SWITCHES.has(flag) ? (inline ?? 'true') : (inline ?? argv[++i]);
+  for (const token of tokens) {
+    const key = token.kind === 'option' && token.rawName.startsWith('--') ? keyOf.get(token.name) : undefined;
+    if (token.kind !== 'option' || !key) throw new UserError(`unknown server option '${argv[token.index]}': usage: ${SERVER_USAGE}`);
+    const flag = token.rawName;
+    const value = SWITCHES.has(flag) ? (token.value ?? 'true') : token.value;
     if (value === undefined) throw new UserError(`${flag} needs a value`);
     // Flags given on the command line replace the variable's list instead of adding to it.
-    if (REPEATABLE.has(entry[0]) && fromArgv.has(entry[0])) raw[entry[0]] += `,${value}`;
-    else raw[entry[0]] = value;
-    fromArgv.add(entry[0]);
+    if (REPEATABLE.has(key) && fromArgv.has(key)) raw[key] += `,${value}`;
+    else raw[key] = value;
+    fromArgv.add(key);
   }
   const keep = Number(raw.keep);
   if (!Number.isInteger(keep) || keep < 1) throw new UserError(`--keep must be a whole number of builds, 1 or more, not '${raw.keep}'`);
