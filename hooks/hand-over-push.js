@@ -1,6 +1,7 @@
 // Shared by the hooks: hands the push to Maestro over the control socket and
 // streams its output back to the pusher (git prints it as `remote:` lines).
 // The socket's framing comes from the server's build (dist/), as bin/platformx does.
+// Its own failures start with '!     ', as every refusal the pusher sees does (src/git/push-deploy.ts).
 'use strict';
 const net = require('node:net');
 const path = require('node:path');
@@ -28,14 +29,14 @@ function readRefs() {
 async function handOver(hook) {
   const socket = process.env.PLATFORMX_CONTROL_SOCKET;
   if (!socket) {
-    process.stderr.write('platformx: PLATFORMX_CONTROL_SOCKET is not set; this hook runs only from a platformx repository\n');
+    process.stderr.write('!     PLATFORMX_CONTROL_SOCKET is not set; this hook runs only from a platformx repository\n');
     process.exit(1);
   }
   let wire;
   try {
     wire = await import('../dist/wire/json-lines.js');
   } catch (err) {
-    process.stderr.write(`platformx: the server is not built (${err.code || err.message}): run 'npm run build' and push again\n`);
+    process.stderr.write(`!     the server is not built (${err.code || err.message}): run 'npm run build' and push again\n`);
     process.exit(1);
   }
   const { encodeJsonLine, readJsonLines } = wire;
@@ -60,7 +61,7 @@ async function handOver(hook) {
     else if (typeof msg.exit === 'number') exit = msg.exit;
   }));
   conn.on('error', (err) => {
-    process.stderr.write(`platformx: the deploy server is not reachable (${err.code || err.message}); push again once it runs\n`);
+    process.stderr.write(`!     the deploy server is not reachable (${err.code || err.message}); push again once it runs\n`);
     process.exit(1);
   });
   conn.on('close', () => process.exit(exit));
