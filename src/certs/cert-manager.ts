@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import type { AppLogs } from '../logs/app-log.js';
 import type { RouteControl } from '../proxy/types.js';
-import { UserError } from '../state/names.js';
+
 import type { StateStore } from '../state/store.js';
 import type { CertSettings } from '../state/types.js';
 import type { AcmeOptions } from '../server/server-options.js';
@@ -15,6 +15,7 @@ import { CertStore } from './cert-store.js';
 import { CHECK_EVERY_MS, backoffMs, rateLimitBackoffMs, renewAt } from './renewal-policy.js';
 import { makeSelfSigned, selfSignedHosts } from './self-signed.js';
 import { TlsIndex, type HostPolicy } from './tls-index.js';
+import { UserError } from '../errors.js';
 
 export const DEFAULT_SETTINGS: CertSettings = { auto: false, redirect: true, hsts: false };
 

@@ -2,7 +2,8 @@
 // and a chain, read with Node's own X.509 parser. Every check that can refuse
 // an operator's certificate throws a UserError naming what was wrong.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { UserError } from '../state/names.js';
+import { UserError } from '../errors.js';
+
 
 export type CertSource = 'auto' | 'manual' | 'default' | 'self-signed';
 

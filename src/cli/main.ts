@@ -3,7 +3,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { controlRequest } from '../control/control-client.js';
 import { DataPaths } from '../state/paths.js';
-import { UserError } from '../state/names.js';
+import { UserError } from '../errors.js';
+
 
 /** Commands whose input may come on stdin (a key), read here and sent along. */
 const STDIN_COMMANDS = new Set(['keys:add', 'certs:add']);

@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 import { parseArgs as parseArgv } from 'node:util';
-import { UserError } from '../state/names.js';
+
 import { canReach, type Caller, type CommandIO, type Dispatch } from './types.js';
+import { ErrorCode, UserError } from '../errors.js';
 
 export type FlagKind = 'bool' | 'string' | 'list';
 
@@ -79,7 +80,7 @@ export function createDispatcher(commands: CommandDef[]): Dispatch {
     }
     try {
       if (cmd.access === 'admin' && !caller.admin) {
-        throw new UserError(`'${name}' needs an admin key: this key may only use its own apps`);
+        throw new UserError(`'${name}' needs an admin key: this key may only use its own apps`, ErrorCode.Forbidden);
       }
       const args = parseArgs(rest, cmd.flags ?? {}, cmd.usage);
       if (args.positional.length < (cmd.minArgs ?? 0) || args.positional.length > (cmd.maxArgs ?? Infinity)) {
@@ -87,7 +88,7 @@ export function createDispatcher(commands: CommandDef[]): Dispatch {
       }
       // An app outside the caller's scope answers exactly as one that does not exist.
       if (cmd.access === 'app' && !canReach(caller, args.positional[0]!)) {
-        throw new UserError(`app '${args.positional[0]}' does not exist`);
+        throw new UserError(`app '${args.positional[0]}' does not exist`, ErrorCode.NotFound);
       }
       return (await cmd.run({ args, caller, io })) ?? 0;
     } catch (err) {

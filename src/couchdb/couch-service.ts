@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { UserError } from '../state/names.js';
+
 import { CouchClient, CouchError } from './couch-client.js';
 import { CouchStateStore, type AppDatabase } from './couch-state.js';
 import { describeEndpoint, type CouchEndpoint } from './couch-url.js';
@@ -10,6 +10,7 @@ import { Gateway, hashSecret } from './gateway.js';
 import { DEFAULT_HEALTH, ServerHealth, type HealthOptions } from './health-monitor.js';
 import type { Progress } from './replication-progress.js';
 import { ReplicationJobs } from './replication-jobs.js';
+import { UserError } from '../errors.js';
 
 export const CONFIG_VAR = 'COUCHDB_URL';
 

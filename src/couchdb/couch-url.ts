@@ -1,4 +1,4 @@
-import { UserError } from '../state/names.js';
+import { UserError } from '../errors.js';
 
 /** A CouchDB server the platform reaches with its admin credentials. */
 export interface CouchEndpoint {

@@ -6,11 +6,12 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Caller } from '../control/types.js';
 import type { Maestro } from '../maestro/maestro.js';
-import { UserError } from '../state/names.js';
+
 import { refuseDnode, serveDnode, type DnodeSession } from './dnode-session.js';
 import { LegacyApps } from './legacy-apps.js';
 import { PeerAllowList } from './peer-allow-list.js';
 import type { UploadFolders } from './upload-folders.js';
+import { UserError } from '../errors.js';
 
 export interface DnodeServerOptions {
   host: string;

@@ -4,9 +4,10 @@
 // session only translates calls and callbacks.
 import { canReach, type Caller } from '../control/types.js';
 import type { Maestro } from '../maestro/maestro.js';
-import { UserError, normalizeHostname } from '../state/names.js';
+import { normalizeHostname } from '../state/names.js';
 import type { UploadFolders } from './upload-folders.js';
 import { snapshotUpload } from './upload-snapshot.js';
+import { UserError } from '../errors.js';
 
 /** What both RPCs answer: each app the caller may see, mapped to its primary hostname. */
 export type Applications = Record<string, string>;

@@ -1,7 +1,8 @@
 // --dnode-allow CIDR[,CIDR]: the networks whose direct (untunnelled) DNode
 // connections are trusted with every app.
 import net from 'node:net';
-import { UserError } from '../state/names.js';
+import { UserError } from '../errors.js';
+
 
 export class PeerAllowList {
   private readonly list = new net.BlockList();

@@ -2,7 +2,7 @@
 // bundle into one app's upload folder, and rewrites it into the argv that is
 // actually run. Everything not on the lists below is refused: the argv comes
 // from the client and the receiver runs on the server.
-import { UserError } from '../state/names.js';
+import { UserError } from '../errors.js';
 
 const APP_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 /** Where Maestro 0.3 kept bundles; `rsync … git@HOST:/srv/http/platform.x/applications/APP/` still works. */

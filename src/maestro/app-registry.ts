@@ -2,12 +2,13 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import type { RouteControl } from '../proxy/types.js';
-import { UserError, checkAppName, checkHostnameClaim, normalizeHostname } from '../state/names.js';
+import { checkAppName, checkHostnameClaim, normalizeHostname } from '../state/names.js';
 import type { DataPaths } from '../state/paths.js';
 import type { StateStore } from '../state/store.js';
 import { DEFAULT_LIMITS, type AppRecord, type TokenRecord } from '../state/types.js';
 import type { AppTriggers } from './app-triggers.js';
 import { findToken, newToken } from './tokens.js';
+import { ErrorCode, UserError } from '../errors.js';
 
 /** Apps, their hostnames and their deploy tokens: the records, the repos and the proxy's host table. */
 export class AppRegistry {
@@ -23,7 +24,7 @@ export class AppRegistry {
 
   get(name: string): AppRecord {
     const app = this.record(name);
-    if (!app) throw new UserError(`app '${name}' does not exist: create it with 'platformx apps:create ${name}'`);
+    if (!app) throw new UserError(`app '${name}' does not exist: create it with 'platformx apps:create ${name}'`, ErrorCode.NotFound);
     return app;
   }
 
@@ -45,7 +46,7 @@ export class AppRegistry {
   create(name: string, domains: string[]): AppRecord {
     checkAppName(name);
     const hosts = domains.map(normalizeHostname);
-    if (this.record(name)) throw new UserError(`app '${name}' already exists: pick another name`);
+    if (this.record(name)) throw new UserError(`app '${name}' already exists: pick another name`, ErrorCode.Conflict);
     for (const h of hosts) this.checkHostFree(h, name, () => true);
     if (new Set(hosts).size !== hosts.length) throw new UserError('the same domain was given twice');
     // A destroy cut short by a crash leaves the old app's files: a new app of that name starts clean.
@@ -101,7 +102,7 @@ export class AppRegistry {
     this.checkHostFree(h, name, canSee);
     const app = this.store.update((s) => {
       const a = s.apps[name]!;
-      if (a.domains.includes(h)) throw new UserError(`app '${name}' already has domain '${h}'`);
+      if (a.domains.includes(h)) throw new UserError(`app '${name}' already has domain '${h}'`, ErrorCode.Conflict);
       a.domains.push(h);
       return a;
     });

@@ -1,13 +1,9 @@
 import http from 'node:http';
 import net from 'node:net';
 import { readAppText } from '../apprunner/sandbox-files.js';
-import { UserError } from '../state/names.js';
-import { foreignListeners } from './port-listener.js';
 
-/** The app's own processes failed to come up: its fault, not the server's; what served before keeps serving. */
-export class AppStartError extends UserError {
-  readonly code = 'APP_START_FAILED';
-}
+import { foreignListeners } from './port-listener.js';
+import { AppStartError } from '../errors.js';
 
 /** The process a check is about: one the platform spawned. */
 export interface CheckedProcess {

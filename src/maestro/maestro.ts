@@ -1,7 +1,7 @@
 import type { Apprunner } from '../apprunner/apprunner.js';
 import type { AppLogs } from '../logs/app-log.js';
 import type { RouteControl } from '../proxy/types.js';
-import { UserError } from '../state/names.js';
+
 import type { DataPaths } from '../state/paths.js';
 import type { StateStore } from '../state/store.js';
 import type { AppRecord, Limits } from '../state/types.js';
@@ -25,6 +25,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { HostedProcess, ProcessHost } from '../dataplane/client.js';
+import { UserError } from '../errors.js';
 
 export interface MaestroOptions {
   store: StateStore;

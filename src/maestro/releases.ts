@@ -6,7 +6,8 @@ import type { DataPaths } from '../state/paths.js';
 import { ReleaseHistory } from '../state/release-history.js';
 import type { StateStore } from '../state/store.js';
 import type { AppRecord, ReleaseRecord, ReleaseSource } from '../state/types.js';
-import { UserError } from '../state/names.js';
+import { UserError } from '../errors.js';
+
 
 export interface NewRelease {
   source: ReleaseSource;

@@ -2,7 +2,8 @@ import readline from 'node:readline';
 import type { Apprunner } from '../apprunner/apprunner.js';
 import type { RunSpec } from '../apprunner/types.js';
 import type { DeployOutput } from './deploy-output.js';
-import { AppStartError } from './health-check.js';
+import { AppStartError } from '../errors.js';
+
 
 /** Runs one build or release step through Apprunner, below serving traffic, streaming its output; rejects on a non-zero exit. */
 export function runStep(apprunner: Apprunner, spec: RunSpec, out: DeployOutput, label: string): Promise<void> {

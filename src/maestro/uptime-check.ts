@@ -1,5 +1,6 @@
 import type { AppProcess } from './app-process.js';
-import { AppStartError, readAppJson } from './health-check.js';
+import { readAppJson } from './health-check.js';
+import { AppStartError } from '../errors.js';
 
 /** How long a process with no port must stay up to pass, as Dokku's checks wait by default. */
 export const DEFAULT_UPTIME_MS = 10_000;

@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { hashToken } from '../maestro/tokens.js';
-import { UserError } from '../state/names.js';
+
 import { writeFileAtomic } from '../state/atomic-file.js';
+import { UserError } from '../errors.js';
 
 /**
  * The bearer token that lets a Prometheus server read /metrics. Only its sha256

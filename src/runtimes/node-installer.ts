@@ -3,12 +3,13 @@
 // needs Node ≥ 20.17; a Node 18 runtime gets npm 10).
 import fs from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../state/names.js';
+
 import { nodePackageName, npmFor, runsOn } from './node-range.js';
 import type { NpmRegistry, PackageVersion } from './npm-registry.js';
 import { linkNpmBins, type RuntimeInfo, type RuntimeStore } from './runtime-store.js';
 import { serverNpm } from './server-npm.js';
 import { downloadVerified, unpack } from './tarball.js';
+import { UserError } from '../errors.js';
 
 const MB = 1024 * 1024;
 

@@ -2,7 +2,8 @@
 // highest release that satisfies the range. Pure functions: what the registry
 // serves and what is installed come in as lists.
 import semver from 'semver';
-import { UserError } from '../state/names.js';
+import { UserError } from '../errors.js';
+
 
 /** The binary package the registry serves Node in for this machine (bin/node inside). */
 export function nodePackageName(arch: string = process.arch, platform: string = process.platform): string {

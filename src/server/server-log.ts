@@ -1,5 +1,5 @@
 import { pino, type Logger } from 'pino';
-import { UserError } from '../state/names.js';
+import { UserError } from '../errors.js';
 
 export type LogFormat = 'json' | 'text';
 

@@ -3,8 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseCouchUrl, type CouchEndpoint } from '../couchdb/couch-url.js';
-import { UserError } from '../state/names.js';
+
 import { parseLogFormat, type LogFormat } from './server-log.js';
+import { UserError } from '../errors.js';
 
 export interface ServerOptions {
   data: string;

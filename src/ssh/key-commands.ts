@@ -2,10 +2,11 @@
 // them at each authentication, so every change applies to the next connection.
 import { json, readInput, table, type CommandDef, type ParsedArgs } from '../control/command-table.js';
 import type { CommandIO } from '../control/types.js';
-import { checkAppName, UserError } from '../state/names.js';
+import { checkAppName } from '../state/names.js';
 import type { StateStore } from '../state/store.js';
 import type { KeyRecord, PlatformState } from '../state/types.js';
 import { parsePublicKey } from './public-keys.js';
+import { UserError } from '../errors.js';
 
 const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 const MAX_STDIN = 64 * 1024;

@@ -3,7 +3,7 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
-import { UserError } from '../state/names.js';
+import { UserError } from '../errors.js';
 
 const { utils } = ssh2;
 

@@ -2,13 +2,7 @@
 // that says what was wrong and what to do, so the CLI can print it as is.
 
 import net from 'node:net';
-
-export class UserError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UserError';
-  }
-}
+import { ErrorCode, UserError } from '../errors.js';
 
 // A DNS label (RFC 1123) that starts with a letter; '--' in 3rd and 4th place
 // marks an IDNA A-label (xn--…), which browsers show as Unicode: an app name
@@ -74,9 +68,9 @@ export function checkHostnameClaim(host: string, forApp: string, c: HostClaimCon
     const whose = seen ? `app '${app}'` : 'another app';
     const todo = seen ? `remove it from '${app}' first` : 'register a hostname of your own';
     for (const theirs of hosts) {
-      if (host === theirs) throw new UserError(`hostname '${host}' already belongs to ${whose}${seen ? '' : `: ${todo}`}`);
-      if (host.endsWith(`.${theirs}`)) throw new UserError(`hostname '${host}' is under '${theirs}', a hostname of ${whose}: ${todo}`);
-      if (theirs.endsWith(`.${host}`)) throw new UserError(`hostname '${host}' is above '${theirs}', a hostname of ${whose}: ${todo}`);
+      if (host === theirs) throw new UserError(`hostname '${host}' already belongs to ${whose}${seen ? '' : `: ${todo}`}`, ErrorCode.Conflict);
+      if (host.endsWith(`.${theirs}`)) throw new UserError(`hostname '${host}' is under '${theirs}', a hostname of ${whose}: ${todo}`, ErrorCode.Conflict);
+      if (theirs.endsWith(`.${host}`)) throw new UserError(`hostname '${host}' is above '${theirs}', a hostname of ${whose}: ${todo}`, ErrorCode.Conflict);
     }
   }
   const own = `${forApp}.${base}`;

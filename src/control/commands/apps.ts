@@ -1,6 +1,7 @@
-import { UserError } from '../../state/names.js';
+
 import { json, table, type CommandDef } from '../command-table.js';
 import type { CommandServices } from './services.js';
+import { UserError } from '../../errors.js';
 
 export function appsCommands(s: CommandServices): CommandDef[] {
   const { maestro } = s;

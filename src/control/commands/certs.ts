@@ -1,10 +1,11 @@
 // The certs:* commands: HTTPS certificates per app (automatic over ACME or
 // manual) and the operator's default one, redirects and HSTS.
 import type { Certs, CertView } from '../../certs/cert-manager.js';
-import { UserError } from '../../state/names.js';
+
 import { json, readInput, table, type CommandDef, type CommandContext } from '../command-table.js';
 import { canReach } from '../types.js';
 import type { CommandServices } from './services.js';
+import { UserError } from '../../errors.js';
 
 const MAX_PEM = 256 * 1024;
 

@@ -1,7 +1,8 @@
 import type { CouchService, DatabaseInfo } from '../../couchdb/couch-service.js';
-import { UserError } from '../../state/names.js';
+
 import { json, table, type CommandDef } from '../command-table.js';
 import { startingProcesses, toStdout } from './services.js';
+import { UserError } from '../../errors.js';
 
 /** couchdb:create, couchdb:info, couchdb:destroy: a CouchDB database per app, like a Heroku add-on. */
 export function couchdbCommands(couch: CouchService | null): CommandDef[] {

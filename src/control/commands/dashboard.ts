@@ -1,8 +1,9 @@
 import { LOGIN_TTL_MS, type DashboardAuth } from '../../dashboard/auth.js';
 import type { MetricsToken } from '../../metrics/metrics-token.js';
-import { UserError } from '../../state/names.js';
+
 import type { CommandDef } from '../command-table.js';
 import type { ServerInfo } from './services.js';
+import { UserError } from '../../errors.js';
 
 export interface DashboardCommandServices {
   auth: DashboardAuth;

@@ -1,7 +1,8 @@
 import { resolveRevision } from '../../maestro/checkout.js';
-import { UserError } from '../../state/names.js';
+
 import { json, table, type CommandDef } from '../command-table.js';
 import { startingProcesses, toStdout, type CommandServices } from './services.js';
+import { UserError } from '../../errors.js';
 
 export function uptime(ms: number): string {
   const s = Math.floor(ms / 1000);

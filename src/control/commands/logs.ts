@@ -1,7 +1,8 @@
-import { UserError } from '../../state/names.js';
+
 import { formatLine, type LogLine } from '../../logs/app-log.js';
 import type { CommandDef } from '../command-table.js';
 import type { CommandServices } from './services.js';
+import { UserError } from '../../errors.js';
 
 const SOURCES: Record<string, (tag: string) => boolean> = {
   app: (tag) => tag.startsWith('app['),

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
-import { UserError, checkConfigKey, checkSettableConfigKey } from '../../state/names.js';
+import { checkConfigKey, checkSettableConfigKey } from '../../state/names.js';
 import { json, table, type CommandDef } from '../command-table.js';
 import { startingProcesses, toStdout, type CommandServices } from './services.js';
+import { UserError } from '../../errors.js';
 
 function parseVersion(text: string): number {
   const m = /^v?(\d+)$/.exec(text);

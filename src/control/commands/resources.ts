@@ -1,7 +1,8 @@
-import { UserError } from '../../state/names.js';
+
 import type { Limits } from '../../state/types.js';
 import { json, table, type CommandDef } from '../command-table.js';
 import { startingProcesses, toStdout, type CommandServices } from './services.js';
+import { UserError } from '../../errors.js';
 
 const MEMORY = /^(\d+)([MG])$/i;
 

@@ -1,9 +1,10 @@
 import type { NetworkSummary } from '../../apprunner/network-policy.js';
 import type { ProxyWorkerInfo } from '../../dataplane/protocol.js';
 import type { AppLogs } from '../../logs/app-log.js';
-import { AppStartError } from '../../maestro/health-check.js';
+
 import type { Maestro } from '../../maestro/maestro.js';
 import type { StateStore } from '../../state/store.js';
+import { AppStartError, ErrorCode, UserError } from '../../errors.js';
 
 /** What command handlers may use. */
 export interface CommandServices {
@@ -48,7 +49,7 @@ export async function startingProcesses<T>(app: string, change: Promise<T>): Pro
   try {
     return await change;
   } catch (err) {
-    if (!(err instanceof AppStartError)) throw err;
+    if (!(err instanceof UserError) || err.code !== ErrorCode.AppStartFailed) throw err;
     throw new AppStartError(`the new processes did not start: ${err.message}; the previous ones keep serving (see 'platformx logs ${app}')`);
   }
 }
