@@ -39,6 +39,7 @@ import { MetricsToken } from '../metrics/metrics-token.js';
 import { launchDataplane } from '../dataplane/launcher.js';
 import type { AccessEntry } from '../proxy/types.js';
 import { DataPaths } from '../state/paths.js';
+import { writeFileAtomic } from '../state/atomic-file.js';
 import { StateStore } from '../state/store.js';
 import type { ServerOptions } from './server-options.js';
 import type { ServerLog } from './server-log.js';
@@ -195,7 +196,7 @@ export async function startServer(opts: ServerOptions, log: ServerLog): Promise<
     process.exit(1);
   });
   certs?.start();
-  fs.writeFileSync(paths.serverInfo, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
+  writeFileAtomic(paths.serverInfo, JSON.stringify(info, null, 2) + '\n');
 
   let stopping: Promise<void> | null = null;
   const stop = (stopApps = opts.stopApps) =>
