@@ -6,10 +6,11 @@ import { checkRequest } from './client-request.js';
 import { DrainTracker } from './drain-tracker.js';
 import { sendBadGateway, sendNoBackend, sendPong, sendRefusal, sendUnknownHost } from './error-pages.js';
 import { requestHeaders } from './forward-headers.js';
-import { isPlatformPing } from './health-check.js';
 import { HttpForwarder, type ClientSide, type Forwarding } from './http-forwarder.js';
 import { OpenExchanges, type OpenByApp } from './open-exchanges.js';
-import { RouteTable, hostname } from './route-table.js';
+import { RouteTable } from './route-table.js';
+import { decideRoute } from './route-decision.js';
+import { accessEntry } from './access-entry.js';
 import type { AccessEntry, ProxyOptions, ProxySettings, RouteControl } from './types.js';
 import { tunnel } from './upgrade-tunnel.js';
 
@@ -83,31 +84,31 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     const fwd = requestHeaders(req.rawHeaders, sourceIp, proto, upgrade !== null, path, target?.authority ?? null);
     // HTTPS's hook (ACME challenges, redirects, HSTS); an upgrade gets only its headers.
     if (edge && edge(req, upgrade === null ? res : null, fwd)) return;
-    const route = table.lookup(fwd.host);
-    if (isPlatformPing(req.method, path, fwd.host, route !== undefined, baseDomain)) {
-      log(null, null, fwd.host);
-      sendPong(res);
-      return;
+    const decision = decideRoute(table, req.method, path, fwd.host, baseDomain);
+    switch (decision.kind) {
+      case 'pong':
+        log(null, null, fwd.host);
+        return sendPong(res);
+      case 'unknown-host':
+        log(null, null, fwd.host);
+        return sendUnknownHost(res, decision.hostname);
+      case 'no-backend':
+        log(decision.app, null, fwd.host);
+        return sendNoBackend(res);
     }
-    const backend = route && RouteTable.pick(route);
-    if (!backend) {
-      log(route?.app ?? null, null, fwd.host);
-      if (route) sendNoBackend(res);
-      else sendUnknownHost(res, hostname(fwd.host));
-      return;
-    }
+    const { app, backend } = decision;
     // Counted from here until the client's response closes, so drain() waits for it.
     backend.begin();
-    open.begin(route.app);
+    open.begin(app);
     let upgraded = false;
     let exchange: ClientSide | null = null;
     res.once('close', () => {
       exchange?.clientClosed();
       backend.end();
-      open.end(route.app, upgraded);
-      if (onAccess) onAccess(accessEntry(req, res, fwd.host, sourceIp, route.app, backend.port, start));
+      open.end(app, upgraded);
+      if (onAccess) onAccess(accessEntry(req, res, fwd.host, sourceIp, app, backend.port, start));
     });
-    const to = { app: route.app, port: backend.port };
+    const to = { app, port: backend.port };
     if (upgrade === null) {
       exchange = httpForwarder.forward(req, res, to, fwd);
       return;
@@ -117,7 +118,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     exchange = ownForwarder.forward(req, res, to, fwd, (appSocket, head, rest) => {
       res.statusCode = 101;
       upgraded = true;
-      open.upgraded(route.app);
+      open.upgraded(app);
       tunnel(socket, appSocket, head, upgrade, rest);
     });
   };
@@ -198,17 +199,4 @@ function failRequest(res: http.ServerResponse): void {
   } catch {
     res.destroy();
   }
-}
-
-function accessEntry(
-  req: http.IncomingMessage, res: http.ServerResponse, host: string, sourceIp: string,
-  app: string | null, targetPort: number | null, start: number,
-): AccessEntry {
-  return {
-    app, host, method: req.method ?? '', path: req.url ?? '', sourceIp, targetPort,
-    // 499: the client left before an answer (nginx's convention).
-    // 101: the app's own head went out raw (upgrade-tunnel.ts).
-    status: res.headersSent || res.statusCode === 101 ? res.statusCode : 499,
-    ms: Math.round(performance.now() - start),
-  };
 }
