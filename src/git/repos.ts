@@ -22,7 +22,7 @@ export async function createBareRepo(repo: string, controlSocket: string): Promi
     // git init --bare --quiet --initial-branch=main REPO
     await plumbing(parent).init(true, ['--quiet', '--initial-branch=main', repo]);
   } catch (err) {
-    throw new Error(`cannot create the repository ${repo}: ${(err as Error).message.trim()}`);
+    throw new Error(`cannot create the repository ${repo} (git init --bare): ${(err as Error).message.trim()}`);
   }
   installHooks(repo, controlSocket);
 }
@@ -58,6 +58,6 @@ export async function readRef(repo: string, ref: string): Promise<string | null>
     const out = await plumbing(repo).raw(['--git-dir', repo, 'for-each-ref', '--format=%(objectname)', ref]);
     return out.trim().split('\n')[0] || null;
   } catch (err) {
-    throw new Error(`cannot read ${ref}: ${(err as Error).message.trim()}`);
+    throw new Error(`cannot read ${ref} (git for-each-ref): ${(err as Error).message.trim()}`);
   }
 }
