@@ -92,7 +92,10 @@ export class AppView {
   }
 
   /** The app's page, or null when there is no such app. */
-  detail(name: string): AppDetail | null {
+  async detail(name: string): Promise<AppDetail | null> {
+    if (!this.has(name)) return null;
+    // The log is read first, the rest after that wait, so the page describes one moment (and no app destroyed meanwhile).
+    const log = (await this.logs.get(name).tail(LOG_TAIL_LINES)).map(parseLogLine);
     const app = this.maestro.apps.list().find((a) => a.name === name);
     if (!app) return null;
     const series = this.buckets.series(app.name, this.clock());
@@ -116,7 +119,7 @@ export class AppView {
         };
       }),
       series,
-      log: this.logs.get(app.name).tail(LOG_TAIL_LINES).map(parseLogLine),
+      log,
     };
   }
 

@@ -210,7 +210,7 @@ export async function startDashboard(o: DashboardOptions): Promise<RunningDashbo
     if (page) {
       const app = knownApp(page[1]!);
       if (page[2]) return o.live.open(app, res, o.auth.sessionKey(cookie), () => o.auth.live(cookie) !== null);
-      const detail = o.view.detail(app);
+      const detail = await o.view.detail(app);
       if (detail) return send(res, 200, appPage(detail, session));
     }
     throw new HttpError(404, 'Not found', 'there is no such page');

@@ -1,16 +1,30 @@
-import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { simpleGit, type SimpleGit } from 'simple-git';
+import { writeFileAtomic } from '../state/atomic-file.js';
 
 /** The project's hooks/ folder: the hooks every app repo runs. */
 export const HOOKS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'hooks');
 const HOOKS = ['pre-receive', 'post-receive'];
+/** A plumbing command that prints nothing for this long is stuck (a lock, a hung filesystem): it is stopped. */
+const PLUMBING_TIMEOUT_MS = 30_000;
+
+/** git for the server's own plumbing on its bare repos: no shell, the server's environment, stopped when stuck. */
+function plumbing(baseDir: string): SimpleGit {
+  return simpleGit({ baseDir, timeout: { block: PLUMBING_TIMEOUT_MS } });
+}
 
 /** Creates an app's bare repository (apps:create is the only way a repo comes to be). */
-export function createBareRepo(repo: string, controlSocket: string): void {
-  fs.mkdirSync(path.dirname(repo), { recursive: true, mode: 0o700 });
-  execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', repo], { stdio: 'ignore' });
+export async function createBareRepo(repo: string, controlSocket: string): Promise<void> {
+  const parent = path.dirname(repo);
+  fs.mkdirSync(parent, { recursive: true, mode: 0o700 });
+  try {
+    // git init --bare --quiet --initial-branch=main REPO
+    await plumbing(parent).init(true, ['--quiet', '--initial-branch=main', repo]);
+  } catch (err) {
+    throw new Error(`cannot create the repository ${repo} (git init --bare): ${(err as Error).message.trim()}`);
+  }
   installHooks(repo, controlSocket);
 }
 
@@ -33,18 +47,17 @@ export function installHooks(repo: string, controlSocket: string): void {
       '',
     ].join('\n');
     const file = path.join(repo, 'hooks', hook);
-    fs.writeFileSync(`${file}.tmp`, wrapper, { mode: 0o755 });
-    fs.renameSync(`${file}.tmp`, file);
+    writeFileAtomic(file, wrapper, 0o755);
   }
 }
 
 /** The commit a ref of a bare repo points at now, or null when it does not exist. */
-export function readRef(repo: string, ref: string): Promise<string | null> {
-  return new Promise((resolve, reject) => {
+export async function readRef(repo: string, ref: string): Promise<string | null> {
+  try {
     // for-each-ref prints nothing for a missing ref, so an exit code never has to be told apart from a failure.
-    execFile('git', ['--git-dir', repo, 'for-each-ref', '--format=%(objectname)', ref], (err, stdout) => {
-      if (err) reject(new Error(`cannot read ${ref}: ${err.message}`));
-      else resolve(stdout.trim().split('\n')[0] || null);
-    });
-  });
+    const out = await plumbing(repo).raw(['--git-dir', repo, 'for-each-ref', '--format=%(objectname)', ref]);
+    return out.trim().split('\n')[0] || null;
+  } catch (err) {
+    throw new Error(`cannot read ${ref} (git for-each-ref): ${(err as Error).message.trim()}`);
+  }
 }

@@ -6,10 +6,11 @@
 // unhandled error: the body is checked (type, encoding, size) before git runs,
 // git's own parser judges the pkt-lines, and a client that goes away closes
 // git's pipes so git ends on its own, as it does over SSH.
-import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type http from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
+import { execa, type Result } from 'execa';
 import { protocolVersion } from './git-protocol.js';
 
 export type GitHttpService = 'git-upload-pack' | 'git-receive-pack';
@@ -25,6 +26,18 @@ export const MAX_BODY_BYTES: Record<GitHttpService, number> = {
   'git-upload-pack': 10 * 1024 * 1024,
   'git-receive-pack': 1024 * 1024 * 1024,
 };
+
+/**
+ * Longest a git process may run before it is stopped (SIGTERM, then SIGKILL).
+ * Generous: a fetch streams a pack to a slow client, and a push runs the whole
+ * deploy in its pre-receive hook, waiting for the app's deploy lock first. A
+ * push stopped this way ends like one whose pusher hung up.
+ */
+export const SERVICE_TIMEOUT_MS = {
+  advertise: 5 * 60_000,
+  'git-upload-pack': 60 * 60_000,
+  'git-receive-pack': 2 * 60 * 60_000,
+} as const;
 
 export interface ServiceRun {
   service: GitHttpService;
@@ -55,7 +68,7 @@ const pktLine = (s: string) => (s.length + 4).toString(16).padStart(4, '0') + s;
 
 /** GET info/refs?service=…: the refs and capabilities git advertises to this client. */
 export function advertiseRefs(res: http.ServerResponse, run: ServiceRun): void {
-  const child = spawnService(run, ['--stateless-rpc', '--advertise-refs', run.repo]);
+  const child = spawnService(run, ['--stateless-rpc', '--advertise-refs', run.repo], SERVICE_TIMEOUT_MS.advertise);
   // Like http-backend: v0/v1 clients expect the service line first; v2 starts with "version 2".
   const preamble = protocolVersion(run.gitProtocol) === 2 ? '' : pktLine(`# service=${run.service}\n`) + '0000';
   relay(child, res, run, `application/x-${run.service}-advertisement`, preamble, () => null);
@@ -75,7 +88,7 @@ export function serveRpc(req: http.IncomingMessage, res: http.ServerResponse, ru
   const tooLarge = `request body too large: ${run.service} takes at most ${max / 1024 / 1024} MB`;
   if (Number(req.headers['content-length'] ?? 0) > max) return refuse(res, 413, tooLarge);
 
-  const child = spawnService(run, ['--stateless-rpc', run.repo]);
+  const child = spawnService(run, ['--stateless-rpc', run.repo], SERVICE_TIMEOUT_MS[run.service]);
   // The first problem with the body itself (not git's verdict on it), answered if git has not answered yet.
   let bodyError: { status: number; message: string } | null = null;
   const failBody = (status: number, message: string) => {
@@ -97,11 +110,24 @@ export function serveRpc(req: http.IncomingMessage, res: http.ServerResponse, ru
   relay(child, res, run, `application/x-${run.service}-result`, '', () => bodyError);
 }
 
-function spawnService(run: ServiceRun, args: string[]): ChildProcessWithoutNullStreams {
+function spawnService(run: ServiceRun, args: string[], timeout: number) {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.GIT_PROTOCOL;
   if (run.gitProtocol) env.GIT_PROTOCOL = run.gitProtocol;
-  const child = spawn(run.service, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
+  const child = execa(run.service, args, {
+    env,
+    extendEnv: false,
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    // The body and the answer stream through these pipes: nothing is collected, and the outcome is read, not thrown.
+    buffer: false,
+    encoding: 'buffer',
+    reject: false,
+    timeout,
+    // As with a plain spawn: a server that stops does not kill a push in flight.
+    cleanup: false,
+  });
   // git stops reading when it fails or is done; its exit code tells which.
   child.stdin.on('error', () => {});
   child.stdout.on('error', () => {});
@@ -110,13 +136,15 @@ function spawnService(run: ServiceRun, args: string[]): ChildProcessWithoutNullS
   return child;
 }
 
+type ServiceProcess = ReturnType<typeof spawnService>;
+
 /**
  * Sends git's stdout as the response, its headers held until git writes its first
  * byte: a git that fails first gets a one-line error naming git's reason instead
  * of an empty 200.
  */
 function relay(
-  child: ChildProcessWithoutNullStreams,
+  child: ServiceProcess,
   res: http.ServerResponse,
   run: ServiceRun,
   contentType: string,
@@ -144,24 +172,25 @@ function relay(
     stdout.destroy();
     child.stderr.destroy();
   });
-  let done = false;
-  const finish = (code: number | null, failure?: string) => {
-    if (done) return;
-    done = true;
+  void child.then((outcome) => {
     if (res.headersSent || res.destroyed) return;
     const early = earlierError();
     if (early) return refuse(res, early.status, early.message);
-    if (code === 0) {
+    if (outcome.exitCode === 0) {
       start();
       res.end();
       return;
     }
-    // The repository's path is the server's business, not the client's.
-    const reason = failure ?? lastFatal(stderr)?.split(run.repo).join('the repository') ?? `it exited with code ${code ?? 'signal'}`;
-    refuse(res, 400, `${run.service} refused the request: ${reason}`);
-  };
-  child.once('error', (err) => finish(null, `cannot start it (${err.message})`));
-  child.once('close', (code) => finish(code));
+    refuse(res, 400, `${run.service} refused the request: ${failure(outcome, stderr, run.repo)}`);
+  });
+}
+
+/** Why git failed, in one line: the reason it gave, else how it ended. */
+function failure(outcome: Result, stderr: string, repo: string): string {
+  if (outcome.timedOut) return `it ran longer than ${Math.round(outcome.durationMs / 60_000)} minutes and was stopped`;
+  if (outcome.exitCode === undefined && outcome.signal === undefined) return `cannot start it (${outcome.originalMessage ?? outcome.shortMessage})`;
+  // The repository's path is the server's business, not the client's.
+  return lastFatal(stderr)?.split(repo).join('the repository') ?? `it exited with code ${outcome.exitCode ?? 'signal'}`;
 }
 
 /** git's last "fatal: …" or "error: …" line, without the prefix. */

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
+import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
+import { linesBackwards } from './lines-backwards.js';
 
 export interface LogLine {
   time: string;
@@ -18,6 +20,8 @@ export class AppLog extends EventEmitter {
   private size: number;
   private fd: number | null = null;
   private pending = '';
+  /** Counts rotations, so a tail can tell that the files were renamed while it opened them. */
+  private rotations = 0;
 
   constructor(private readonly dir: string) {
     super();
@@ -78,27 +82,45 @@ export class AppLog extends EventEmitter {
     }
     this.fd = fs.openSync(this.file, 'a', 0o600);
     this.size = 0;
+    this.rotations++;
   }
 
-  /** The last n lines across the current and rotated files, oldest first. */
-  tail(n: number, filter?: (line: string) => boolean): string[] {
-    // slice(-0) would be every line.
+  /**
+   * The last n lines across the current and rotated files, oldest first. Read
+   * from the end backwards, a block at a time, until n lines matched: the event
+   * loop never waits on the whole 30 MB.
+   */
+  async tail(n: number, filter?: (line: string) => boolean): Promise<string[]> {
+    // Asking for none reads nothing.
     if (n <= 0) return [];
     this.flush();
-    const lines: string[] = [];
-    const files = [this.file, ...Array.from({ length: KEEP_FILES - 1 }, (_, i) => `${this.file}.${i + 1}`)];
-    for (const f of files) {
-      let text: string;
-      try {
-        text = fs.readFileSync(f, 'utf8');
-      } catch {
-        continue;
+    const newestFirst: string[] = [];
+    const files = await this.openNewestFirst();
+    try {
+      for (const file of files) {
+        if (!file) continue;
+        for await (const line of linesBackwards(file)) {
+          if (line.length === 0 || (filter && !filter(line))) continue;
+          newestFirst.push(line);
+          if (newestFirst.length >= n) return newestFirst.reverse();
+        }
       }
-      const chunk = text.split('\n').filter((l) => l.length > 0 && (!filter || filter(l)));
-      lines.unshift(...chunk);
-      if (lines.length >= n) break;
+      return newestFirst.reverse();
+    } finally {
+      await Promise.all(files.map((f) => f?.close()));
     }
-    return lines.slice(-n);
+  }
+
+  /** The current and rotated files, newest first (null: not there), opened with no rotation in between. */
+  private async openNewestFirst(): Promise<(FileHandle | null)[]> {
+    const names = [this.file, ...Array.from({ length: KEEP_FILES - 1 }, (_, i) => `${this.file}.${i + 1}`)];
+    for (;;) {
+      const before = this.rotations;
+      const files = await Promise.all(names.map((f) => fsp.open(f, 'r').catch(() => null)));
+      // A rotation between two opens would show one file twice, or skip one.
+      if (this.rotations === before) return files;
+      await Promise.all(files.map((f) => f?.close()));
+    }
   }
 
   close(): void {

@@ -12,6 +12,9 @@ import { ErrorCode, UserError } from '../errors.js';
 
 /** Apps, their hostnames and their deploy tokens: the records, the repos and the proxy's host table. */
 export class AppRegistry {
+  /** Names whose repo is being made: a second create of one meanwhile must not wipe the first one's files. */
+  private readonly creating = new Set<string>();
+
   constructor(
     private readonly store: StateStore,
     private readonly paths: DataPaths,
@@ -43,15 +46,25 @@ export class AppRegistry {
     return [...app.domains, `${app.name}.${this.baseDomain}`];
   }
 
-  create(name: string, domains: string[]): AppRecord {
+  async create(name: string, domains: string[]): Promise<AppRecord> {
     checkAppName(name);
     const hosts = domains.map(normalizeHostname);
-    if (this.record(name)) throw new UserError(`app '${name}' already exists: pick another name`, ErrorCode.Conflict);
+    if (this.record(name) || this.creating.has(name)) throw new UserError(`app '${name}' already exists: pick another name`, ErrorCode.Conflict);
     for (const h of hosts) this.checkHostFree(h, name, () => true);
     if (new Set(hosts).size !== hosts.length) throw new UserError('the same domain was given twice');
-    // A destroy cut short by a crash leaves the old app's files: a new app of that name starts clean.
-    fs.rmSync(this.paths.appDir(name), { recursive: true, force: true });
-    for (const t of this.triggers.appCreated) t(name);
+    this.creating.add(name);
+    try {
+      // A destroy cut short by a crash leaves the old app's files: a new app of that name starts clean.
+      fs.rmSync(this.paths.appDir(name), { recursive: true, force: true });
+      for (const t of this.triggers.appCreated) await t(name);
+      // Another app may have claimed one of these hosts while the triggers ran.
+      for (const h of hosts) this.checkHostFree(h, name, () => true);
+    } catch (err) {
+      fs.rmSync(this.paths.appDir(name), { recursive: true, force: true });
+      throw err;
+    } finally {
+      this.creating.delete(name);
+    }
     const app = this.store.update((s) => {
       const record: AppRecord = {
         name,

@@ -9,7 +9,7 @@ export interface AppTriggers {
    * An app is being created: make what it needs before its record is written
    * (a throw refuses the create, and nothing is recorded).
    */
-  appCreated: Array<(app: string) => void>;
+  appCreated: Array<(app: string) => void | Promise<void>>;
   /**
    * An app is destroyed: remove what refers to it from `state`, inside the one
    * update that removes its record, so no write leaves a dangling reference.

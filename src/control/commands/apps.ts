@@ -9,8 +9,8 @@ export function appsCommands(s: CommandServices): CommandDef[] {
     {
       name: 'apps:create', usage: 'apps:create APP [--domain HOST]…', summary: 'create an app and its git repository',
       access: 'admin', minArgs: 1, maxArgs: 1, flags: { domain: 'list' },
-      run: ({ args, io }) => {
-        const app = maestro.apps.create(args.positional[0]!, (args.flags.domain as string[] | undefined) ?? []);
+      run: async ({ args, io }) => {
+        const app = await maestro.apps.create(args.positional[0]!, (args.flags.domain as string[] | undefined) ?? []);
         const info = s.info();
         io.stdout(`Created ${app.name}: http://${maestro.apps.hosts(app).join(', http://')}\n`);
         io.stdout(`Deploy with: git push http://x:TOKEN@${info.host === '0.0.0.0' ? '127.0.0.1' : info.host}:${info.gitHttpPort}/${app.name}.git main\n`);

@@ -24,7 +24,7 @@ export function logsCommands(s: CommandServices): CommandDef[] {
         const keep = source ? SOURCES[source]! : () => true;
         const log = s.logs.get(app.name);
         const tagOf = (line: string) => line.split(' ', 2)[1] ?? '';
-        for (const line of log.tail(n, (l) => keep(tagOf(l)))) io.stdout(line + '\n');
+        for (const line of await log.tail(n, (l) => keep(tagOf(l)))) io.stdout(line + '\n');
         if (!args.flags.f && !args.flags.tail) return;
         // Follow until the client goes away.
         await new Promise<void>((resolve) => {
