@@ -47,7 +47,8 @@ export function installHooks(repo: string, controlSocket: string): void {
       '',
     ].join('\n');
     const file = path.join(repo, 'hooks', hook);
-    writeFileAtomic(file, wrapper, 0o755);
+    // Unchanged wrappers are left alone: a boot with many apps costs no fsync each.
+    if (readIfExists(file) !== wrapper) writeFileAtomic(file, wrapper, 0o755);
   }
 }
 
@@ -59,5 +60,13 @@ export async function readRef(repo: string, ref: string): Promise<string | null>
     return out.trim().split('\n')[0] || null;
   } catch (err) {
     throw new Error(`cannot read ${ref} (git for-each-ref): ${(err as Error).message.trim()}`);
+  }
+}
+
+function readIfExists(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
   }
 }
