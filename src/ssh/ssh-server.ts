@@ -6,33 +6,22 @@
 import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { ClientInfo, Connection } from 'ssh2';
-import type { Dispatch } from '../control/types.js';
-import type { PushSessions } from '../git/push-sessions.js';
-import type { StateStore } from '../state/store.js';
-import type { DeployPriority } from '../apprunner/deploy-priority.js';
 import { ConnectionCounter, DEFAULT_SSH_LIMITS, normalizeIp, type SshLimits } from './connection-limits.js';
 import { ConnectionState } from './connection-state.js';
+import type { ExecCommandDeps } from './exec-command.js';
 import { loadOrCreateHostKey } from './host-key.js';
 import { serveConnection } from './ssh-connection.js';
-import type { SshExecHandler, SshTcpForwardHandler } from './types.js';
+import type { SshTcpForwardHandler } from './types.js';
 
 const { Server } = ssh2;
 
-export interface SshServerOptions {
+/** What exec channels need (pushes run below serving traffic; rsync execs are legacy uploads), plus the listener's own. */
+export interface SshServerOptions extends Omit<ExecCommandDeps, 'log'> {
   host: string;
   /** 0 picks a free port. */
   port: number;
   /** Private host key file; created (ed25519, mode 0600) on first start. */
   hostKeyPath: string;
-  store: StateStore;
-  dispatch: Dispatch;
-  pushSessions: PushSessions;
-  /** Pushes (receive-pack and its hooks) run below serving traffic. */
-  priority: DeployPriority;
-  /** Absolute path of an app's bare repository. */
-  repoPath: (app: string) => string;
-  /** `rsync --server …` execs (legacy uploads); refused when absent. */
-  onRsync?: SshExecHandler;
   /** `ssh -L` forwards (legacy DNode tunnel); refused when absent. */
   onTcpForward?: SshTcpForwardHandler;
   limits?: Partial<SshLimits>;
