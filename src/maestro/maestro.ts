@@ -4,7 +4,7 @@ import type { RouteControl } from '../proxy/types.js';
 
 import type { DataPaths } from '../state/paths.js';
 import type { StateStore } from '../state/store.js';
-import type { AppRecord, Limits } from '../state/types.js';
+import type { AppRecord, Limits, ReleaseRecord } from '../state/types.js';
 import { AppRegistry } from './app-registry.js';
 import type { AppTriggers } from './app-triggers.js';
 import { buildRelease } from './build.js';
@@ -19,7 +19,7 @@ import { DeployScripts } from './deploy-scripts.js';
 import { detectProcessTypes, readPackageJson } from './process-types.js';
 import { AppRuntimes, type NodeRuntime } from '../runtimes/app-runtimes.js';
 import { Releases, type NewRelease } from './releases.js';
-import { RestartPipeline } from './restart-pipeline.js';
+import { RestartPipeline, type FleetPlan } from './restart-pipeline.js';
 import { runStep } from './run-step.js';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -275,9 +275,7 @@ export class Maestro {
         return;
       }
       if (!release) throw new UserError(`app '${appName}' has no release yet: push code first`);
-      const dir = this.o.paths.build(appName, release.build);
-      const runtime = await this.runtimes.forRelease(appName, release.build);
-      const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, appName), runtime }, out);
+      const fleet = await this.pipeline.start(await this.fleetPlan(app, release), out);
       const previous = await this.switchTo(fleet, out, save);
       out.step(`Restarted v${release.version}`);
       if (previous) await this.pipeline.retire(previous);
@@ -312,11 +310,8 @@ export class Maestro {
         this.o.routes.setBackends(app.name, []);
         continue;
       }
-      const dir = this.o.paths.build(app.name, release.build);
       try {
-        const runtime = await this.runtimes.forRelease(app.name, release.build);
-        const plan = { app: this.ensureUser(app.name), release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name), runtime };
-        if (this.pipeline.adopt(plan, current)) {
+        if (this.pipeline.adopt(await this.fleetPlan(this.ensureUser(app.name), release), current)) {
           log(`${app.name} v${release.version} kept running: ${current.map((h) => `${h.meta.type}.${h.meta.index} pid ${h.pid}`).join(', ')}`, { app: app.name, release: release.version });
           continue;
         }
@@ -338,14 +333,19 @@ export class Maestro {
     }), Math.max(1, os.availableParallelism()));
   }
 
+  /** What starting a release's processes needs: its build folder, process types and the Node its build was made for. */
+  private async fleetPlan(app: AppRecord, release: ReleaseRecord): Promise<FleetPlan> {
+    const releaseDir = this.o.paths.build(app.name, release.build);
+    const runtime = await this.runtimes.forRelease(app.name, release.build);
+    return { app, release, releaseDir, processTypes: detectProcessTypes(releaseDir, app.name), runtime };
+  }
+
   private async coldStart(appName: string, log: BootLog): Promise<void> {
     const app = this.ensureUser(appName);
     const release = this.releases.current(app)!;
-    const dir = this.o.paths.build(app.name, release.build);
     const out = this.output(app.name, null);
     try {
-      const runtime = await this.runtimes.forRelease(app.name, release.build);
-      const fleet = await this.pipeline.start({ app, release, releaseDir: dir, processTypes: detectProcessTypes(dir, app.name), runtime }, out);
+      const fleet = await this.pipeline.start(await this.fleetPlan(app, release), out);
       await this.switchTo(fleet, null, () => {});
       log(`started ${app.name} v${release.version}`, { app: app.name, release: release.version });
     } catch (err) {
