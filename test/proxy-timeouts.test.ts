@@ -1,5 +1,6 @@
 // A slow or hung app holds nothing beyond --request-timeout / --idle-timeout,
 // and other apps serve meanwhile.
+import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningProxy } from '../src/proxy/proxy-server.js';
@@ -112,6 +113,33 @@ describe('--idle-timeout', () => {
   });
 });
 
+describe('--upstream-idle-timeout', () => {
+  it("keeps an idle app connection past Node's 4 s when the app allows it, up to the timeout, which configure() changes at once", async () => {
+    // An app that keeps connections 20 s (hint 20 s: the proxy keeps them 19 s at most) and answers with the port it was reached from.
+    const server = http.createServer((q, s) => s.end(String(q.socket.remotePort)));
+    server.keepAliveTimeout = 20_000;
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      proxy.routes.setHosts('lasting', ['lasting.test']);
+      proxy.routes.setBackends('lasting', [port]);
+      const first = (await request(proxy.port, 'lasting.test')).body;
+      await new Promise((r) => setTimeout(r, 5000));
+      // The default 30 s: the same connection after 5 s idle.
+      expect((await request(proxy.port, 'lasting.test')).body).toBe(first);
+      proxy.configure({ baseDomain: 'localhost', requestTimeoutMs: 2000, idleTimeoutMs: 1000, upstreamIdleTimeoutMs: 1000 });
+      const second = (await request(proxy.port, 'lasting.test')).body;
+      await new Promise((r) => setTimeout(r, 2200));
+      expect((await request(proxy.port, 'lasting.test')).body).not.toBe(second);
+    } finally {
+      proxy.configure({ baseDomain: 'localhost', requestTimeoutMs: 2000, idleTimeoutMs: 1000, upstreamIdleTimeoutMs: 30_000 });
+      proxy.routes.removeApp('lasting');
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
 describe('server options', () => {
   it('takes --request-timeout and --idle-timeout in seconds, 30 and 60 by default, and refuses nonsense', () => {
     const defaults = parseServerOptions([], {});
@@ -121,5 +149,8 @@ describe('server options', () => {
     expect(parseServerOptions([], { PLATFORMX_REQUEST_TIMEOUT: '5' }).requestTimeoutMs).toBe(5000);
     expect(() => parseServerOptions(['--request-timeout', '0'], {})).toThrow(/--request-timeout must be a number of seconds, not '0'/);
     expect(() => parseServerOptions(['--idle-timeout', 'soon'], {})).toThrow(/--idle-timeout must be a number of seconds/);
+    expect(defaults.upstreamIdleTimeoutMs).toBe(30_000);
+    expect(parseServerOptions(['--upstream-idle-timeout', '90'], {}).upstreamIdleTimeoutMs).toBe(90_000);
+    expect(() => parseServerOptions(['--upstream-idle-timeout', '-1'], {})).toThrow(/--upstream-idle-timeout must be a number of seconds/);
   });
 });

@@ -8,7 +8,7 @@ import type { RunSpec } from '../apprunner/types.js';
 import type { OpenByApp } from '../proxy/open-exchanges.js';
 import type { AccessEntry, ProxySettings } from '../proxy/types.js';
 
-/** Bumped when a message changes shape: a server never steers a data plane of another version. 4: RunSpec.runtime (engines.node). 5: configureProxy. 7: proxy workers (Hello.proxyWorkers, op workers). 8: ProxyWorkerInfo.open. */
+/** Bumped when a message changes shape: a server never steers a data plane of another version. 4: RunSpec.runtime (engines.node). 5: configureProxy. 7: proxy workers (Hello.proxyWorkers, op workers). 8: ProxyWorkerInfo.open, ProxySettings.upstreamIdleTimeoutMs. */
 export const DATAPLANE_PROTOCOL = 8;
 
 /** What a hosted process is, so a new server can adopt it. */
@@ -78,7 +78,7 @@ export type Request =
   | { op: 'hello' }
   /** The server listens now: send what was kept while none was connected, then events as they come. */
   | { op: 'subscribe' }
-  /** The server's proxy flags (--base-domain, --request-timeout, --idle-timeout), sent on every start. */
+  /** The server's proxy flags (--base-domain, --request-timeout, --idle-timeout, --upstream-idle-timeout), sent on every start. */
   | { op: 'configureProxy'; settings: ProxySettings }
   | { op: 'setHosts'; app: string; hosts: string[] }
   | { op: 'setBackends'; app: string; ports: number[] }

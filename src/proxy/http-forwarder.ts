@@ -13,6 +13,8 @@ export interface ForwardTimeouts {
   requestMs: number;
   /** Longest pause while a request or response body streams. */
   idleMs: number;
+  /** Longest an idle app connection is kept for reuse. */
+  upstreamIdleMs: number;
 }
 
 /** Where a request goes: the app's name (for its 504) and one of its ports. */
@@ -43,10 +45,12 @@ export type UpgradeHandler = (appSocket: net.Socket, head: ResponseHead, rest: B
  * which costs a fraction of http.request + Agent per request.
  */
 export class HttpForwarder implements Forwarding {
-  private readonly pools = new UpstreamPools();
+  private readonly pools: UpstreamPools;
   private readonly deadlines = new Deadlines();
 
-  constructor(private readonly timeouts: ForwardTimeouts) {}
+  constructor(private readonly timeouts: ForwardTimeouts) {
+    this.pools = new UpstreamPools(() => timeouts.upstreamIdleMs);
+  }
 
   forward(req: http.IncomingMessage, res: http.ServerResponse, target: ForwardTarget, fwd: ForwardedRequest, upgrade?: UpgradeHandler): Exchange {
     const ex = new Exchange(req, res, this.pools.pool(target.port), fwd, target.app, this.timeouts, this.deadlines, upgrade ?? null);

@@ -29,7 +29,7 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-export const DEFAULT_SETTINGS: ProxySettings = { baseDomain: 'localhost', requestTimeoutMs: 30_000, idleTimeoutMs: 60_000 };
+export const DEFAULT_SETTINGS: ProxySettings = { baseDomain: 'localhost', requestTimeoutMs: 30_000, idleTimeoutMs: 60_000, upstreamIdleTimeoutMs: 30_000 };
 
 /** Starts the Host-header proxy in front of every app; routes start empty. */
 export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
@@ -37,17 +37,19 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const table = new RouteTable(loads);
   const open = new OpenExchanges();
   // One object the forwarder reads at each request, so configure() needs no restart.
-  const timeouts = { requestMs: 0, idleMs: 0 };
+  const timeouts = { requestMs: 0, idleMs: 0, upstreamIdleMs: 0 };
   let baseDomain = '';
   const configure = (s: ProxySettings) => {
     timeouts.requestMs = s.requestTimeoutMs;
     timeouts.idleMs = s.idleTimeoutMs;
+    timeouts.upstreamIdleMs = s.upstreamIdleTimeoutMs ?? DEFAULT_SETTINGS.upstreamIdleTimeoutMs;
     baseDomain = s.baseDomain.toLowerCase();
   };
   configure({
     baseDomain: opts.baseDomain ?? DEFAULT_SETTINGS.baseDomain,
     requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULT_SETTINGS.requestTimeoutMs,
     idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_SETTINGS.idleTimeoutMs,
+    upstreamIdleTimeoutMs: opts.upstreamIdleTimeoutMs ?? DEFAULT_SETTINGS.upstreamIdleTimeoutMs,
   });
   const ownForwarder = new HttpForwarder(timeouts);
   const httpForwarder: Forwarding = opts.forwarder ?? ownForwarder;

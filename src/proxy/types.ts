@@ -64,6 +64,11 @@ export interface ProxySettings {
   requestTimeoutMs: number;
   /** No progress this long while a request or response body streams: both sides closed. Default 60 s (--idle-timeout). */
   idleTimeoutMs: number;
+  /**
+   * Longest an idle connection to an app is kept for reuse. Default 30 s (--upstream-idle-timeout);
+   * an app's own `Keep-Alive: timeout=N` less 1 s wins when shorter (Node apps send 5 s).
+   */
+  upstreamIdleTimeoutMs: number;
 }
 
 export interface ProxyOptions extends Partial<ProxySettings> {

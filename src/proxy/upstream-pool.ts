@@ -2,8 +2,6 @@ import net from 'node:net';
 import { Parsed, ResponseParser, type ResponseHead, type ResponseSink } from './response-parser.js';
 
 const BACKEND_HOST = '127.0.0.1';
-/** Idle connections are dropped after this, or after the app's Keep-Alive hint less 1 s. */
-const MAX_IDLE_MS = 4000;
 /** Idle connections kept per backend port; beyond this they are closed on release. */
 const MAX_IDLE_PER_PORT = 256;
 
@@ -26,7 +24,7 @@ export class UpstreamConnection {
   /** The request (and its body) has been fully written. */
   requestDone = false;
   idleSince = 0;
-  private idleLimitMs = MAX_IDLE_MS;
+  private idleLimitMs = 0;
   private reusable = true;
   private readonly onDataBound = (buf: Buffer) => this.onData(buf);
   private readonly onEndBound = () => this.onEnd();
@@ -112,7 +110,8 @@ export class UpstreamConnection {
     const p = this.parser;
     const hint = p.keepAliveHintMs;
     // Like Node's agent: trust the app's hint less a second; 0 or 1 s means do not reuse.
-    this.idleLimitMs = hint >= 0 ? Math.min(MAX_IDLE_MS, hint - 1000) : MAX_IDLE_MS;
+    const most = this.pool.pools.maxIdleMs();
+    this.idleLimitMs = hint >= 0 ? Math.min(most, hint - 1000) : most;
     if (!this.reusable || !p.keepAlive || this.idleLimitMs <= 0 || this.socket.destroyed) this.socket.destroy();
     else this.pool.release(this);
   }
@@ -149,7 +148,7 @@ export class UpstreamPool {
   readonly idle: UpstreamConnection[] = [];
   open = 0;
 
-  constructor(readonly port: number, private readonly pools: UpstreamPools) {}
+  constructor(readonly port: number, readonly pools: UpstreamPools) {}
 
   acquire(): UpstreamConnection {
     const now = Date.now();
@@ -194,7 +193,8 @@ export class UpstreamPools {
   private readonly pools = new Map<number, UpstreamPool>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor() {
+  /** `maxIdleMs`: read at each release, so a new --upstream-idle-timeout applies at once. */
+  constructor(readonly maxIdleMs: () => number) {
     this.sweeper = setInterval(() => {
       const now = Date.now();
       for (const p of this.pools.values()) p.sweep(now);

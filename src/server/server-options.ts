@@ -30,6 +30,8 @@ export interface ServerOptions {
   proxyWorkers: number;
   requestTimeoutMs: number;
   idleTimeoutMs: number;
+  /** Longest an idle connection to an app is kept for the next request (the app's Keep-Alive hint less 1 s wins when shorter). */
+  upstreamIdleTimeoutMs: number;
   /** SIGTERM stops the apps and the data plane too (otherwise they serve on for the next server). */
   stopApps: boolean;
   /** Ranges apps may not reach, beyond loopback and link-local (see network-policy.ts). */
@@ -82,6 +84,7 @@ const SPEC = {
   proxyWorkers: ['--proxy-workers', 'PLATFORMX_PROXY_WORKERS', String(os.availableParallelism())],
   requestTimeout: ['--request-timeout', 'PLATFORMX_REQUEST_TIMEOUT', '30'],
   idleTimeout: ['--idle-timeout', 'PLATFORMX_IDLE_TIMEOUT', '60'],
+  upstreamIdleTimeout: ['--upstream-idle-timeout', 'PLATFORMX_UPSTREAM_IDLE_TIMEOUT', '30'],
   stopApps: ['--stop-apps', 'PLATFORMX_STOP_APPS', ''],
   // Repeatable; the variable takes a comma-separated list.
   denyEgress: ['--deny-egress', 'PLATFORMX_DENY_EGRESS', ''],
@@ -187,6 +190,7 @@ export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv = proc
     proxyWorkers,
     requestTimeoutMs: seconds('--request-timeout', raw.requestTimeout!),
     idleTimeoutMs: seconds('--idle-timeout', raw.idleTimeout!),
+    upstreamIdleTimeoutMs: seconds('--upstream-idle-timeout', raw.upstreamIdleTimeout!),
     stopApps: ['yes', 'true', '1'].includes(raw.stopApps!.toLowerCase()),
     denyEgress: cidrs(raw.denyEgress!),
     httpsPort: port('--https-port', raw.httpsPort!, true),

@@ -84,7 +84,9 @@ export async function startServer(opts: ServerOptions, log: ServerLog): Promise<
   dp.on('dropped', (n) => log(`the data plane dropped ${n} log line(s) while no server was connected`));
   await dp.subscribe();
   // Given on every start: a data plane kept from the last server takes this server's flags.
-  await dp.configureProxy({ baseDomain: opts.baseDomain, requestTimeoutMs: opts.requestTimeoutMs, idleTimeoutMs: opts.idleTimeoutMs });
+  await dp.configureProxy({
+    baseDomain: opts.baseDomain, requestTimeoutMs: opts.requestTimeoutMs, idleTimeoutMs: opts.idleTimeoutMs, upstreamIdleTimeoutMs: opts.upstreamIdleTimeoutMs,
+  });
   // HTTPS: this server keeps the certificates (store, ACME, renewal); the data plane's
   // listener serves them, and gets every change (and the ACME challenge tokens) at once.
   const certs = opts.httpsPort === null ? null : await Certs.open({
