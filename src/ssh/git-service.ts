@@ -3,8 +3,8 @@
 // shell string, and a push is registered by pid so the hooks are attributed to
 // the key that authenticated.
 import os from 'node:os';
-import { execa } from 'execa';
 import type { DeployPriority } from '../apprunner/deploy-priority.js';
+import { spawnGitService } from '../git/git-service-process.js';
 import type { PushSessions } from '../git/push-sessions.js';
 import { SERVICE_TIMEOUT_MS } from '../git/smart-http.js';
 import type { ExecChannel } from './channel-end.js';
@@ -28,28 +28,13 @@ export interface GitServiceRun {
 export async function runGitService(o: GitServiceRun): Promise<number> {
   const { exec } = o;
   const { channel } = exec;
-  const child = execa(o.service, [o.repo], {
-    env: o.gitProtocol ? { GIT_PROTOCOL: o.gitProtocol } : {},
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    // The pack streams through these pipes: nothing is collected, and the outcome is read, not thrown.
-    buffer: false,
-    encoding: 'buffer',
-    reject: false,
-    // As long as over HTTP: a push stopped this way ends like one whose pusher hung up.
-    timeout: SERVICE_TIMEOUT_MS[o.service],
-    // As sshd does: a server that stops does not kill a push in flight.
-    cleanup: false,
-  });
+  // As long as over HTTP: a push stopped this way ends like one whose pusher hung up.
+  const child = spawnGitService(o.service, [o.repo], { gitProtocol: o.gitProtocol, timeout: SERVICE_TIMEOUT_MS[o.service] });
   const push = child.pid !== undefined && o.service === 'git-receive-pack' ? child.pid : undefined;
   if (push !== undefined) {
     o.pushSessions.register(push, { app: o.app, by: o.by, protocol: 'ssh' });
     o.priority.background(push);
   }
-  child.stdin.on('error', () => {});
-  child.stdout.on('error', () => {});
-  child.stderr.on('error', () => {});
   channel.pipe(child.stdin);
   // pipe, not 'data' events: a pack can be large, and the SSH window is the backpressure.
   child.stdout.pipe(channel, { end: false });
