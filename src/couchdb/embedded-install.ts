@@ -1,9 +1,13 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { execa } from 'execa';
+import { helperFailure } from '../helper-failure.js';
 
 /** The one PouchDB Server release the embedded CouchDB is checked with (it runs on Node 20). */
 export const POUCHDB_SERVER_VERSION = '4.2.0';
+
+/** About 350 packages take a minute or more; an install still going after this is stuck (or the network is). */
+const INSTALL_TIMEOUT_MS = 20 * 60_000;
 
 /** Whether `dir` holds a complete install of the pinned PouchDB Server. */
 export function isInstalled(dir: string): boolean {
@@ -79,14 +83,10 @@ async function install(dir: string, log: (line: string) => void): Promise<void> 
   log(`installing the embedded CouchDB (pouchdb-server@${POUCHDB_SERVER_VERSION} from npm) into ${dir}: first use only, this takes a minute or more`);
   const npm = path.join(path.dirname(process.execPath), 'npm');
   try {
-    await new Promise<void>((resolve, reject) => {
-      execFile(fs.existsSync(npm) ? npm : 'npm', [
-        'install', '--prefix', work, '--no-audit', '--no-fund', '--loglevel=error', `pouchdb-server@${POUCHDB_SERVER_VERSION}`,
-      ], { cwd: work, timeout: 20 * 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, _stdout, stderr) => {
-        if (err) reject(new Error(`npm install pouchdb-server@${POUCHDB_SERVER_VERSION} failed: ${(stderr || err.message).trim().split('\n').slice(-3).join(' ')}`));
-        else resolve();
-      });
-    });
+    const npmInstall = await execa(fs.existsSync(npm) ? npm : 'npm', [
+      'install', '--prefix', work, '--no-audit', '--no-fund', '--loglevel=error', `pouchdb-server@${POUCHDB_SERVER_VERSION}`,
+    ], { cwd: work, stdin: 'ignore', stdout: 'ignore', reject: false, timeout: INSTALL_TIMEOUT_MS });
+    if (npmInstall.failed) throw new Error(`npm install pouchdb-server@${POUCHDB_SERVER_VERSION} failed: ${helperFailure(npmInstall)}`);
     try {
       fs.renameSync(work, dir);
     } catch (err) {

@@ -10,7 +10,8 @@ import type { ChildProcess } from 'node:child_process';
 import type http from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
-import { execa, type Result } from 'execa';
+import type { Result } from 'execa';
+import { spawnGitService } from './git-service-process.js';
 import { protocolVersion } from './git-protocol.js';
 
 export type GitHttpService = 'git-upload-pack' | 'git-receive-pack';
@@ -111,27 +112,7 @@ export function serveRpc(req: http.IncomingMessage, res: http.ServerResponse, ru
 }
 
 function spawnService(run: ServiceRun, args: string[], timeout: number) {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.GIT_PROTOCOL;
-  if (run.gitProtocol) env.GIT_PROTOCOL = run.gitProtocol;
-  const child = execa(run.service, args, {
-    env,
-    extendEnv: false,
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    // The body and the answer stream through these pipes: nothing is collected, and the outcome is read, not thrown.
-    buffer: false,
-    encoding: 'buffer',
-    reject: false,
-    timeout,
-    // As with a plain spawn: a server that stops does not kill a push in flight.
-    cleanup: false,
-  });
-  // git stops reading when it fails or is done; its exit code tells which.
-  child.stdin.on('error', () => {});
-  child.stdout.on('error', () => {});
-  child.stderr.on('error', () => {});
+  const child = spawnGitService(run.service, args, { gitProtocol: run.gitProtocol, timeout });
   run.onSpawn?.(child);
   return child;
 }

@@ -2,7 +2,7 @@
 // serves, and their tarballs. The registry is the one npm is configured with
 // (`npm config get registry`: .npmrc, npm_config_registry), so a machine behind
 // a mirror gets its Node releases from the mirror too.
-import { execFile } from 'node:child_process';
+import { execa } from 'execa';
 
 export interface NpmConfig {
   /** With a trailing slash. */
@@ -39,18 +39,16 @@ export function fetchFailure(err: unknown): string {
 }
 
 /** What the server's npm is configured with here; npm's defaults when it cannot say. */
-export function readNpmConfig(): Promise<NpmConfig> {
-  return new Promise((resolve) => {
-    execFile('npm', ['config', 'get', 'registry', 'globalconfig'], { timeout: 15_000, encoding: 'utf8' }, (err, stdout) => {
-      const values = new Map(String(stdout ?? '').split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
-      const url = err ? '' : (values.get('registry') ?? '');
-      const globalconfig = err ? '' : (values.get('globalconfig') ?? '');
-      resolve({
-        registry: /^https?:\/\/\S+$/.test(url) ? (url.endsWith('/') ? url : `${url}/`) : NPM_DEFAULT_REGISTRY,
-        globalconfig: globalconfig.startsWith('/') ? globalconfig : null,
-      });
-    });
-  });
+export async function readNpmConfig(): Promise<NpmConfig> {
+  // A failed or stuck npm is not an error here: npm's defaults stand in for its answer.
+  const npm = await execa('npm', ['config', 'get', 'registry', 'globalconfig'], { stdin: 'ignore', reject: false, timeout: 15_000 });
+  const values = new Map(npm.stdout.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).trim()]));
+  const url = npm.failed ? '' : (values.get('registry') ?? '');
+  const globalconfig = npm.failed ? '' : (values.get('globalconfig') ?? '');
+  return {
+    registry: /^https?:\/\/\S+$/.test(url) ? (url.endsWith('/') ? url : `${url}/`) : NPM_DEFAULT_REGISTRY,
+    globalconfig: globalconfig.startsWith('/') ? globalconfig : null,
+  };
 }
 
 export class NpmRegistry {

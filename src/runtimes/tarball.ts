@@ -1,17 +1,18 @@
 // Downloads a package tarball, checks it against the sha512 the registry lists
 // for it (dist.integrity, as npm does), and unpacks it. Nothing is unpacked
 // before the whole file matched.
-import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { promisify } from 'node:util';
+import { execa } from 'execa';
+import { helperFailure } from '../helper-failure.js';
 import { fetchFailure, type PackageVersion } from './npm-registry.js';
 
-const run = promisify(execFile);
 const DOWNLOAD_TIMEOUT_MS = 15 * 60_000;
+/** Unpacking a Node or npm tarball takes seconds; a tar still at it after this is stuck. */
+const UNPACK_TIMEOUT_MS = 5 * 60_000;
 /** A Node tarball is ~50 MB; anything this large is not one. */
 const MAX_BYTES = 512 * 1024 * 1024;
 
@@ -69,11 +70,14 @@ export async function downloadVerified(label: string, pkg: PackageVersion, file:
 /** Unpacks an npm tarball's package/ folder into dir, owned by whoever unpacks it. */
 export async function unpack(label: string, file: string, dir: string): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
-  try {
-    // GNU tar refuses members with '..' and strips leading '/'; --no-same-owner keeps root from taking the archive's uids.
-    await run('tar', ['-x', '-z', '-f', file, '-C', dir, '--strip-components=1', '--no-same-owner'], { maxBuffer: 1024 * 1024 });
-  } catch (err) {
-    const stderr = String((err as { stderr?: string }).stderr ?? '').trim().split('\n')[0];
-    throw new TarballError(`${label}: could not unpack (${stderr || (err as Error).message})`, 'unpack-failed');
+  // GNU tar refuses members with '..' and strips leading '/'; --no-same-owner keeps root from taking the archive's uids.
+  const tar = await execa('tar', ['-x', '-z', '-f', file, '-C', dir, '--strip-components=1', '--no-same-owner'], {
+    stdin: 'ignore',
+    stdout: 'ignore',
+    reject: false,
+    timeout: UNPACK_TIMEOUT_MS,
+  });
+  if (tar.failed) {
+    throw new TarballError(`${label}: could not unpack (${helperFailure(tar)})`, 'unpack-failed');
   }
 }
