@@ -119,8 +119,11 @@ async function until<T>(what: string, fn: () => T | undefined, ms = 10_000): Pro
   }
 }
 
-/** The host pid of the process named `comm` below `pid`. */
-function descendantNamed(pid: number, comm: string): number | undefined {
+/**
+ * The host pid of the process below `pid` that runs `program` (its argv[0]'s last part).
+ * Not its comm: Node 24 names its main thread, and so the process, "MainThread".
+ */
+function descendantNamed(pid: number, program: string): number | undefined {
   const children = (p: number) =>
     fs.readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   const queue = [pid];
@@ -134,7 +137,7 @@ function descendantNamed(pid: number, comm: string): number | undefined {
     }
     for (const k of kids) {
       try {
-        if (fs.readFileSync(`/proc/${k}/comm`, 'utf8').trim() === comm) return k;
+        if (path.basename(fs.readFileSync(`/proc/${k}/cmdline`, 'utf8').split('\0')[0]!) === program) return k;
       } catch {
         /* gone */
       }
