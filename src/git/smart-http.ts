@@ -163,6 +163,9 @@ function relay(
       return;
     }
     refuse(res, 400, `${run.service} refused the request: ${failure(outcome, stderr, run.repo)}`);
+  }).catch(() => {
+    // An answer that cannot be written ends this request only, never as an unhandled rejection of the server.
+    res.destroy();
   });
 }
 
