@@ -29,11 +29,13 @@ async function runTlsProxy(upstreamPort, certFile, keyFile) {
   const { startHttpsListener } = await import(dist('certs/https-listener.js'));
   const { edgeHook } = await import(dist('certs/edge.js'));
   const { TlsIndex } = await import(dist('certs/tls-index.js'));
+  const { SessionTickets } = await import(dist('certs/session-tickets.js'));
   const { ChallengeTokens } = await import(dist('certs/acme-issuer.js'));
   const { parseBundle } = await import(dist('certs/certificate.js'));
   const { AppLogs } = await import(dist('logs/app-log.js'));
   const cert = parseBundle(fs.readFileSync(certFile, 'utf8') + fs.readFileSync(keyFile, 'utf8'), 'the bench certificate');
-  const index = new TlsIndex(cert);
+  // As the data plane's proxy stack makes it: with shared, renewed session tickets.
+  const index = new TlsIndex(cert, new SessionTickets());
   index.replace(new Map([[HOST, cert]]), cert, new Map());
   // The access line as the server writes it, into the real batched app log.
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pxbench-tls-log-'));

@@ -4,6 +4,8 @@
 // with the whole table, and access entries of all workers arrive in one stream.
 import fs from 'node:fs';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChallengeTokens } from '../src/certs/acme-issuer.js';
 import { bundlePem, parseBundle } from '../src/certs/certificate.js';
@@ -13,7 +15,7 @@ import { reusePortWorks } from '../src/dataplane/serving-proxy.js';
 import { PROXY_WORKER_FLAGS } from '../src/dataplane/worker-flags.js';
 import { get, waitFor } from './support/apps.js';
 import { backend, startDataplaneProcess, type Backend, type RunningDataplane } from './support/dataplane.js';
-import { httpsGet, peerCert } from './support/tls-client.js';
+import { httpsGet, peerCert, resumeWith } from './support/tls-client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -245,6 +247,40 @@ describe.each(balances)('HTTPS in two proxy workers (%s)', (balance) => {
     const fresh = (await dp.workers())[0]!;
     expect((await Promise.all(Array.from({ length: 20 }, () => httpsGet(dp.httpsPort, host).then((r) => r.body))))).toEqual(Array(20).fill('a'));
     expect((await dp.workers())[0]!.requests).toBeGreaterThan(fresh.requests!);
+  });
+
+  it('a client resumes its TLS session on either worker, and every resumption brings a new ticket', async () => {
+    const { host } = await routedApp();
+    const cert = parseBundle(bundlePem(await makeSelfSigned([host])), 'the test certificate');
+    const index = new TlsIndex(cert);
+    index.replace(new Map([[host, cert]]), cert, new Map());
+    await dp.client.serveTls({ index, tokens: new ChallengeTokens() });
+    const before = await dp.workers();
+    // Each connection offers only the ticket the one before it received, never one twice.
+    let ticket: Buffer | null = null;
+    const seen: boolean[] = [];
+    for (let i = 0; i < 16; i++) {
+      const r = await resumeWith(dp.httpsPort, host, ticket);
+      expect(r.body).toBe('a');
+      seen.push(r.resumed);
+      expect(r.ticket).not.toBeNull();
+      expect(r.ticket!.equals(ticket ?? Buffer.alloc(0))).toBe(false);
+      ticket = r.ticket;
+    }
+    expect(seen).toEqual([false, ...Array(15).fill(true)]);
+    // Both workers took part, so the tickets of one worker open sessions on the other.
+    const served = (await dp.workers()).map((w, i) => w.requests! - before[i]!.requests!);
+    expect(served.every((n) => n > 0)).toBe(true);
+
+    // A ticket of another server is not ours: a full handshake, and the app answers.
+    const other = tls.createServer({ key: cert.key, cert: cert.chain }, (s) => s.end('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'));
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    const foreign = await resumeWith((other.address() as AddressInfo).port, host, null);
+    other.close();
+    expect(foreign.ticket).not.toBeNull();
+    const r = await resumeWith(dp.httpsPort, host, foreign.ticket);
+    expect(r).toMatchObject({ resumed: false, body: 'a' });
+    expect(r.ticket).not.toBeNull();
   });
 });
 

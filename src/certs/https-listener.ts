@@ -4,6 +4,7 @@
 import type http from 'node:http';
 import http2 from 'node:http2';
 import type net from 'node:net';
+import type tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { H2Request, H2Response, TlsResponse } from './h2-adapter.js';
@@ -39,7 +40,17 @@ export async function startHttpsListener(o: { host: string; port: number; reuseP
     Http2ServerResponse: H2Response,
   });
   (server as unknown as http.Server).keepAliveTimeout = KEEP_ALIVE_MS;
-  o.index.onFallbackChange = (cert) => server.setSecureContext({ key: cert.key, cert: cert.chain });
+  // The listener's own context is the one whose ticket callback OpenSSL runs (see session-tickets.ts).
+  // _sharedCreds is Node's internal name for it; without it the own context keeps Node's keys.
+  const ownContext = () => {
+    const creds = (server as unknown as { _sharedCreds?: tls.SecureContext })._sharedCreds;
+    if (creds) o.index.tickets?.attach(creds);
+  };
+  ownContext();
+  o.index.onFallbackChange = (cert) => {
+    server.setSecureContext({ key: cert.key, cert: cert.chain });
+    ownContext();
+  };
 
   server.on('request', (req: http2.Http2ServerRequest | http.IncomingMessage, res: http2.Http2ServerResponse | http.ServerResponse) => {
     // An h2 CONNECT names no path: there is nothing to forward to an app.

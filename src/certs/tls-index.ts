@@ -5,6 +5,7 @@
 import tls from 'node:tls';
 import { hostname } from '../proxy/route-table.js';
 import type { Certificate } from './certificate.js';
+import type { SessionTickets } from './session-tickets.js';
 
 export interface HostPolicy {
   /** Plain HTTP gets 308 to HTTPS. */
@@ -31,7 +32,8 @@ export class TlsIndex {
   onReplace: ((state: TlsState) => void) | null = null;
   private last: TlsState;
 
-  constructor(fallback: Certificate) {
+  /** tickets: the listener's session-ticket keys, given to every context made here (none where no listener serves). */
+  constructor(fallback: Certificate, readonly tickets: SessionTickets | null = null) {
     this.fallbackCert = fallback;
     this.fallback = this.context(fallback);
     this.last = { certs: new Map(), fallback, policies: new Map() };
@@ -77,6 +79,7 @@ export class TlsIndex {
     let ctx = this.cache.get(cert);
     if (!ctx) {
       ctx = tls.createSecureContext({ key: cert.key, cert: cert.chain });
+      this.tickets?.attach(ctx);
       this.cache.set(cert, ctx);
     }
     return ctx;

@@ -3,6 +3,7 @@ import { bundlePem, parseBundle, type Certificate } from '../certs/certificate.j
 import { edgeHook } from '../certs/edge.js';
 import { startHttpsListener, type HttpsListener } from '../certs/https-listener.js';
 import { makeSelfSigned } from '../certs/self-signed.js';
+import { SessionTickets } from '../certs/session-tickets.js';
 import { TlsIndex } from '../certs/tls-index.js';
 import { startProxy } from '../proxy/proxy-server.js';
 import type { OpenByApp } from '../proxy/open-exchanges.js';
@@ -23,6 +24,8 @@ export interface StackListen {
 export interface StackState {
   settings: ProxySettings | null;
   tls: TlsMessage | null;
+  /** Session-ticket keys (base64, 48 bytes) shared by every worker's HTTPS listener; null: this stack makes its own. */
+  ticketKeys: string | null;
   tokens: Array<[string, NonNullable<AcmeEntry>]>;
 }
 
@@ -54,7 +57,8 @@ export async function startProxyStack(o: {
   for (const [token, e] of state.tokens) tokens.add(token, e.host, e.keyAuthorization);
   // Until the server sends the certificates, a placeholder answers handshakes.
   const index = listen.httpsPort === null ? null
-    : new TlsIndex(parseBundle(bundlePem(await makeSelfSigned(['localhost'])), 'the placeholder certificate'));
+    : new TlsIndex(parseBundle(bundlePem(await makeSelfSigned(['localhost'])), 'the placeholder certificate'),
+      new SessionTickets(state.ticketKeys === null ? undefined : Buffer.from(state.ticketKeys, 'base64')));
   // The server sends the whole set on every host change (one per app while it boots): a
   // certificate seen in the last set keeps its parsed object, so its TLS context is not made again.
   let parsed = new Map<string, Certificate>();

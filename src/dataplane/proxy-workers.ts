@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import cluster from 'node:cluster';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { newTicketKeys } from '../certs/session-tickets.js';
 import { SLOW_START_MIN_RATE } from '../proxy/route-table.js';
 import type { AccessEntry, BackendShift, ProxySettings, RouteControl } from '../proxy/types.js';
 import type { AcmeEntry, ProxyWorkerInfo, TlsMessage } from './protocol.js';
@@ -133,8 +134,8 @@ export class ProxyWorkers {
   private readonly record = new RouteRecord();
   private readonly rates = new AppRates();
   private readonly respawns = new Set<NodeJS.Timeout>();
-  /** The settings, certificates and ACME tokens of record, for a worker that starts later. */
-  private readonly state: Omit<StackState, 'tokens'> = { settings: null, tls: null };
+  /** The settings, certificates, ticket keys and ACME tokens of record, for a worker that starts later. */
+  private readonly state: Omit<StackState, 'tokens'> = { settings: null, tls: null, ticketKeys: newTicketKeys().toString('base64') };
   private readonly tokens = new Map<string, NonNullable<AcmeEntry>>();
   private listen: StackListen;
   private closing = false;

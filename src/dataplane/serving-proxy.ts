@@ -28,7 +28,7 @@ export async function startServingProxy(o: ProxyWorkersOptions): Promise<Serving
   let requests = 0;
   const startedAt = Date.now();
   const stack = await startProxyStack({
-    listen: o.listen, state: { settings: null, tls: null, tokens: [] }, onAccess: (e) => ((requests++), o.onAccess(e)),
+    listen: o.listen, state: { settings: null, tls: null, ticketKeys: null, tokens: [] }, onAccess: (e) => ((requests++), o.onAccess(e)),
   });
   return {
     ...stack,

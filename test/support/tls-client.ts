@@ -30,6 +30,35 @@ export function peerCert(port: number, servername: string | null, ca?: string | 
   });
 }
 
+export interface Resumption {
+  resumed: boolean;
+  /** The last session ticket the server sent on this connection; null: none. */
+  ticket: Buffer | null;
+  body: string;
+}
+
+/**
+ * One HTTP/1.1 request on a new TLS 1.3 connection offering `ticket` (as a
+ * client that uses each ticket once does), with what the server sent back.
+ */
+export function resumeWith(port: number, host: string, ticket: Buffer | null): Promise<Resumption> {
+  return new Promise((resolve, reject) => {
+    let fresh: Buffer | null = null;
+    let body = '';
+    let resumed = false;
+    const s = tls.connect({ host: '127.0.0.1', port, servername: host, rejectUnauthorized: false, minVersion: 'TLSv1.3', ALPNProtocols: ['http/1.1'], session: ticket ?? undefined }, () => {
+      resumed = s.isSessionReused();
+      s.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    });
+    s.on('session', (t: Buffer) => (fresh = t));
+    s.setEncoding('utf8');
+    s.on('data', (c: string) => (body += c));
+    s.on('end', () => s.end());
+    s.on('close', () => resolve({ resumed, ticket: fresh, body: body.slice(body.indexOf('\r\n\r\n') + 4) }));
+    s.on('error', reject);
+  });
+}
+
 export interface Answer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
