@@ -1,10 +1,13 @@
 // TLS benchmark (issue 13): new-connection handshakes per second and
-// keep-alive requests per second over HTTPS, through platformx's HTTPS
-// listener and proxy and through nginx, both with the same ECDSA P-256
-// certificate, in alternating rounds with wrk. Ratios are medians of
-// per-round ratios so that machine drift cancels.
+// keep-alive requests per second over HTTPS, through platformx and through
+// nginx (worker_processes auto), all with the same ECDSA P-256 certificate, in
+// alternating rounds with wrk. platformx is measured twice: as deployed (the
+// real data plane with the server's default proxy workers, one per core, on
+// the Node given by --node) and as its HTTPS listener and proxy in one
+// process. The targets apply to the first. Ratios are medians of per-round
+// ratios so that machine drift cancels.
 //
-//   npx tsc -p . && node bench/tls-bench.mjs [--rounds 3] [--seconds 5] [--json]
+//   npx tsc -p . && node bench/tls-bench.mjs [--rounds 3] [--seconds 5] [--node PATH] [--json]
 //
 // Started as a child with `tls-proxy UPSTREAM_PORT CERT KEY` it is the
 // platformx side: the real proxy, edge hook and HTTPS listener in one process.
@@ -15,7 +18,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { median } from './bench-platform.mjs';
-import { HOST, UPSTREAM_BODY, cpuSeconds, processTree, startChild, startNginx, stop, which, wrk } from './proxy-bench.mjs';
+import { HOST, UPSTREAM_BODY, accessWriter, cpuSeconds, processTree, startChild, startNginx, stop, which, wrk } from './proxy-bench.mjs';
+import { startPlatformx } from './workers-bench.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -88,13 +92,14 @@ function fetchBody(port) {
 const MODES = { keepAlive: false, handshakes: true };
 
 /** Measures platformx and nginx over HTTPS in `rounds` alternating rounds of `seconds` per mode. */
-export async function runTlsBench({ rounds = 3, seconds = 5, log = () => {} } = {}) {
+export async function runTlsBench({ rounds = 3, seconds = 5, node = process.execPath, log = () => {} } = {}) {
   if (!which('wrk')) throw new Error('wrk is not installed: apt-get install wrk');
   if (!which('openssl')) throw new Error('openssl is not installed: apt-get install openssl');
   if (!fs.existsSync(path.join(ROOT, 'dist/certs/https-listener.js'))) throw new Error('dist/certs/https-listener.js is missing: run `npx tsc -p .` first');
   const nginxBin = which('nginx');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pxbench-tls-'));
   const started = [];
+  let dp = null;
   const cleanup = [() => fs.rmSync(dir, { recursive: true, force: true })];
   try {
     const cert = makeCertificate(dir);
@@ -104,7 +109,16 @@ export async function runTlsBench({ rounds = 3, seconds = 5, log = () => {} } = 
     const { PROXY_WORKER_FLAGS } = await import(pathToFileURL(path.join(ROOT, 'dist/dataplane/worker-flags.js')).href);
     const px = await startChild(['tls-proxy', String(upstream.port), cert.cert, cert.key], fileURLToPath(import.meta.url), PROXY_WORKER_FLAGS);
     started.push(px.child);
-    const targets = [{ name: 'platformx', port: px.port, pids: [px.child.pid] }];
+    // As deployed: the server's default --proxy-workers, and the data plane's default balance on that Node.
+    const workers = os.availableParallelism();
+    const writer = await accessWriter();
+    cleanup.push(writer.remove);
+    dp = await startPlatformx({ node, workers, upstreamPort: upstream.port, onAccess: writer.onAccess, tls: cert });
+    const dpNode = execFileSync(node, ['-p', 'process.version'], { encoding: 'utf8' }).trim();
+    const targets = [
+      { name: 'dataplane', port: dp.httpsPort, root: dp.child.pid },
+      { name: 'platformx', port: px.port, pids: [px.child.pid] },
+    ];
     if (nginxBin) {
       const ngx = await startNginx(nginxBin, upstream.port, cert);
       started.push(ngx.child);
@@ -141,13 +155,18 @@ export async function runTlsBench({ rounds = 3, seconds = 5, log = () => {} } = 
         cpuUsPerReq: median(list.map((x) => x.cpuUsPerReq)), errors: list.reduce((a, x) => a + x.non2xx + x.socketErrors, 0),
       };
     }
-    const ratio = (mode, key) => median(runs[`platformx.${mode}`].map((x, i) => x[key] / runs[`nginx.${mode}`][i][key]));
-    const ratios = nginxBin ? {
-      keepAlive: { rps: ratio('keepAlive', 'rps'), p99: ratio('keepAlive', 'p99') },
-      handshakes: { rps: ratio('handshakes', 'rps'), p99: ratio('handshakes', 'p99') },
-    } : null;
+    const ratio = (name, mode, key) => median(runs[`${name}.${mode}`].map((x, i) => x[key] / runs[`nginx.${mode}`][i][key]));
+    const ratiosOf = (name) => ({
+      keepAlive: { rps: ratio(name, 'keepAlive', 'rps'), p99: ratio(name, 'keepAlive', 'p99') },
+      handshakes: { rps: ratio(name, 'handshakes', 'rps'), p99: ratio(name, 'handshakes', 'p99') },
+    });
+    // keepAlive, handshakes: the data plane as deployed; oneProcess: listener and proxy in one process.
+    const ratios = nginxBin ? { ...ratiosOf('dataplane'), oneProcess: ratiosOf('platformx') } : null;
     return {
-      config: { rounds, seconds, connections: CONNECTIONS, loadGenerator: 'wrk -t2 (HTTP/1.1 over TLS; handshakes: Connection: close)', certificate: 'ECDSA P-256', cpus: os.cpus().length, node: process.version },
+      config: {
+        rounds, seconds, connections: CONNECTIONS, loadGenerator: 'wrk -t2 (HTTP/1.1 over TLS; handshakes: Connection: close)', certificate: 'ECDSA P-256',
+        cpus: os.cpus().length, node: process.version, dataplane: { node: dpNode, proxyWorkers: workers },
+      },
       nginx: nginxBin ? 'present' : 'missing: platformx measured alone',
       targets: summary,
       ratios,
@@ -155,6 +174,7 @@ export async function runTlsBench({ rounds = 3, seconds = 5, log = () => {} } = 
       runs,
     };
   } finally {
+    await dp?.close();
     for (const c of started.reverse()) await stop(c);
     for (const f of cleanup) f();
   }
@@ -168,15 +188,19 @@ function argValue(name, fallback) {
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   if (process.argv[2] === 'tls-proxy') await runTlsProxy(Number(process.argv[3]), process.argv[4], process.argv[5]);
   else {
-    const result = await runTlsBench({ rounds: argValue('--rounds', 3), seconds: argValue('--seconds', 5), log: (line) => console.error(line) });
+    const i = process.argv.indexOf('--node');
+    const node = i > 0 ? process.argv[i + 1] : process.execPath;
+    const result = await runTlsBench({ rounds: argValue('--rounds', 3), seconds: argValue('--seconds', 5), node, log: (line) => console.error(line) });
     if (process.argv.includes('--json')) console.log(JSON.stringify(result, null, 2));
     else {
       const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
       for (const [k, t] of Object.entries(result.targets)) console.log(`${k.padEnd(22)} ${f(t.perSecond).padStart(7)}/s  p50 ${f(t.p50Ms, 2)} ms  p99 ${f(t.p99Ms, 2)} ms  CPU ${f(t.cpuUsPerReq, 1)} µs/req  errors ${t.errors}`);
       const r = result.ratios;
       if (r) {
-        console.log(`platformx/nginx keep-alive: ${f(r.keepAlive.rps, 2)}x req/s (target >= 0.6), p99 ${f(r.keepAlive.p99, 2)}x`);
-        console.log(`platformx/nginx handshakes: ${f(r.handshakes.rps, 2)}x per s (target >= 0.5), p99 ${f(r.handshakes.p99, 2)}x`);
+        const { node: v, proxyWorkers } = result.config.dataplane;
+        console.log(`data plane (${proxyWorkers} proxy workers, node ${v})/nginx keep-alive: ${f(r.keepAlive.rps, 2)}x req/s (target >= 0.6), p99 ${f(r.keepAlive.p99, 2)}x`);
+        console.log(`data plane (${proxyWorkers} proxy workers, node ${v})/nginx handshakes: ${f(r.handshakes.rps, 2)}x per s (target >= 0.5), p99 ${f(r.handshakes.p99, 2)}x`);
+        console.log(`one process/nginx: keep-alive ${f(r.oneProcess.keepAlive.rps, 2)}x, handshakes ${f(r.oneProcess.handshakes.rps, 2)}x`);
       }
     }
   }

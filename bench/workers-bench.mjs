@@ -33,13 +33,16 @@ function hasReusePort(version) {
   return process.platform === 'linux' && (major > 22 || (major === 22 && minor >= 12));
 }
 
-/** The real data plane (dist/dataplane/main.js) routing HOST to the upstream, steered as the server steers it. */
-async function startPlatformx({ node, workers, balance, upstreamPort, onAccess }) {
+/**
+ * The real data plane (dist/dataplane/main.js) routing HOST to the upstream, steered as the server steers it;
+ * with tls ({ cert, key } files) it also serves HTTPS with that certificate for HOST (its port: httpsPort).
+ */
+export async function startPlatformx({ node, workers, balance, upstreamPort, onAccess, tls = null }) {
   const { DataplaneClient } = await import(pathToFileURL(path.join(ROOT, 'dist/dataplane/client.js')).href);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pxbench-dp-'));
   const socket = path.join(dir, 'dataplane.sock');
   const args = [path.join(ROOT, 'dist/dataplane/main.js'), '--data', dir, '--socket', socket, '--host', '127.0.0.1', '--http-port', '0',
-    '--proxy-workers', String(workers), ...(balance ? ['--balance', balance] : [])];
+    '--https-port', tls ? '0' : 'off', '--proxy-workers', String(workers), ...(balance ? ['--balance', balance] : [])];
   const child = spawn(node, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((resolve, reject) => {
     let out = '';
@@ -57,8 +60,9 @@ async function startPlatformx({ node, workers, balance, upstreamPort, onAccess }
   await client.subscribe();
   client.routes.setHosts('bench', [HOST]);
   await client.routes.shiftBackends('bench', [upstreamPort], 0);
+  const httpsPort = tls ? await serveCertificate(client, tls) : null;
   return {
-    child, port, client,
+    child, port, httpsPort, client,
     async close() {
       const gone = new Promise((r) => child.once('exit', r));
       await client.shutdown();
@@ -66,6 +70,17 @@ async function startPlatformx({ node, workers, balance, upstreamPort, onAccess }
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Sends the certificate for HOST as the server sends its set; resolves with the HTTPS port. */
+async function serveCertificate(client, tls) {
+  const mod = (p) => import(pathToFileURL(path.join(ROOT, 'dist', p)).href);
+  const [{ TlsIndex }, { ChallengeTokens }, { parseBundle }] = await Promise.all([mod('certs/tls-index.js'), mod('certs/acme-issuer.js'), mod('certs/certificate.js')]);
+  const cert = parseBundle(fs.readFileSync(tls.cert, 'utf8') + fs.readFileSync(tls.key, 'utf8'), 'the bench certificate');
+  const index = new TlsIndex(cert);
+  const served = client.serveTls({ index, tokens: new ChallengeTokens() });
+  index.replace(new Map([[HOST, cert]]), cert, new Map());
+  return served;
 }
 
 /** Requests served per worker pid, from the data plane's own count. */

@@ -13,7 +13,7 @@
 // always the full array with 16-byte buffers. Where the API is missing, the
 // keys are still shared (setTicketKeys, documented) and tickets are not renewed.
 import crypto from 'node:crypto';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 
 /** Name, HMAC secret and AES key, 16 bytes each: the layout of Node's setTicketKeys. */
 export const TICKET_KEYS_BYTES = 48;
@@ -30,8 +30,6 @@ interface NativeContext {
   enableTicketKeyCallback?: () => void;
   onticketkeycallback?: (name: Buffer, iv: Buffer, encrypt: boolean) => TicketReply;
 }
-
-let renews: boolean | null = null;
 
 export function newTicketKeys(): Buffer {
   return crypto.randomBytes(TICKET_KEYS_BYTES);
@@ -54,12 +52,6 @@ export class SessionTickets {
     this.name = this.keys.subarray(0, PART);
     this.hmac = this.keys.subarray(PART, 2 * PART);
     this.aes = this.keys.subarray(2 * PART);
-  }
-
-  /** Whether resumed connections get a new ticket on this Node (else the keys are only shared). */
-  static get renews(): boolean {
-    renews ??= typeof (tls.createSecureContext({}) as unknown as { context: NativeContext }).context.enableTicketKeyCallback === 'function';
-    return renews;
   }
 
   /**
