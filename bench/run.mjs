@@ -132,11 +132,10 @@ else if (wk) {
   const r = wk.ratios;
   rows.push(['1c workers', 'platformx 2 workers / 1: throughput, p99', `${f(r.twoWorkersToOne.rps, 2)}x, ${f(r.twoWorkersToOne.p99, 2)}x`, '', '']);
   if (r.nginxTwoToOne) rows.push(['1c workers', 'nginx 2 workers / 1: throughput, p99', `${f(r.nginxTwoToOne.rps, 2)}x, ${f(r.nginxTwoToOne.p99, 2)}x`, '', '']);
-  if (wk.newConnections && typeof wk.newConnections === 'object') {
-    for (const [name, t] of Object.entries(wk.newConnections)) {
-      rows.push(['1c workers', `new connection per request, ${name}: req/s, CPU µs/req`, `${f(t.rps)}, ${f(t.cpuUsPerReq, 1)}${per(t)}`, '', '']);
-    }
-  } else if (wk.newConnections) note('1c workers', `cluster vs reuseport: ${wk.newConnections}`);
+  for (const [name, t] of Object.entries(wk.newConnections)) {
+    rows.push(['1c workers', `new connection per request, ${name}: req/s, CPU µs/req`, `${f(t.rps)}, ${f(t.cpuUsPerReq, 1)}${per(t)}`, '', '']);
+  }
+  if (wk.reusePort !== 'measured') note('1c workers', `reuseport: ${wk.reusePort}`);
   for (const [name, d] of Object.entries(wk.workerDeaths ?? {})) {
     rows.push(['1c workers', `${name}: ${d.kills} worker SIGKILLs under new connections, failed (hung)`, `${d.failed} (${d.hung}) of ${d.ok + d.failed}`, '', '']);
   }

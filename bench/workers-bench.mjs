@@ -186,6 +186,7 @@ export async function runWorkersBench({ rounds: count = 5, seconds = 5, node = p
     };
     await px('platformx 1 worker', 1);
     await px('platformx 2 workers', 2, 'cluster');
+    await px('platformx 2 shared', 2, 'shared');
     if (reusePort) await px('platformx 2 reuseport', 2, 'reuseport');
     if (nginxBin) {
       for (const n of [1, 2]) {
@@ -202,12 +203,12 @@ export async function runWorkersBench({ rounds: count = 5, seconds = 5, node = p
     for (const t of targets) await wrk(t.port, 1);
 
     const keepAlive = await rounds(targets, { count, seconds, label: 'keep-alive', log });
-    // A new connection per request: what the cluster primary's accept-and-hand-over costs against SO_REUSEPORT.
-    const churn = reusePort
-      ? await rounds(targets.filter((t) => /2 (workers|reuseport)/.test(t.name)), { count, seconds, headers: ['Connection: close'], label: 'new connections', log })
-      : null;
+    // A new connection per request: what the cluster primary's accept-and-hand-over costs against
+    // workers accepting from one shared socket (and SO_REUSEPORT where this Node has it).
+    const twoWorkers = (t) => /2 (workers|shared|reuseport)/.test(t.name);
+    const churn = await rounds(targets.filter(twoWorkers), { count, seconds, headers: ['Connection: close'], label: 'new connections', log });
     const deaths = {};
-    for (const t of targets.filter((x) => x.client && /2 (workers|reuseport)/.test(x.name))) {
+    for (const t of targets.filter((x) => x.client && twoWorkers(x))) {
       deaths[t.name] = await killWorkers(t);
       log(`worker deaths, ${t.name}: ${deaths[t.name].failed} failed (${deaths[t.name].hung} of them hung) of ${deaths[t.name].ok + deaths[t.name].failed} over ${deaths[t.name].kills} kills`);
     }
@@ -217,7 +218,8 @@ export async function runWorkersBench({ rounds: count = 5, seconds = 5, node = p
       config: { rounds: count, seconds, connections: 50, loadGenerator: 'wrk -t2', cpus: os.cpus().length, node: version, reusePort },
       nginx: nginxBin ? 'present' : 'missing',
       keepAlive: keepAlive.targets,
-      newConnections: churn?.targets ?? (reusePort ? null : `reuseport needs Node >= 22.12 (this is ${version}): run with --node PATH`),
+      newConnections: churn.targets,
+      reusePort: reusePort ? 'measured' : `reuseport needs Node >= 22.12 (this is ${version}): run with --node PATH`,
       ratios: {
         twoWorkersToOne: { rps: ratio('platformx 2 workers', 'platformx 1 worker', 'rps'), p99: ratio('platformx 2 workers', 'platformx 1 worker', 'p99') },
         nginxTwoToOne: nginxBin ? { rps: ratio('nginx 2 workers', 'nginx 1 worker', 'rps'), p99: ratio('nginx 2 workers', 'nginx 1 worker', 'p99') } : null,
@@ -225,7 +227,7 @@ export async function runWorkersBench({ rounds: count = 5, seconds = 5, node = p
       },
       workerDeaths: deaths,
       cpuUsPerReq: Object.fromEntries(Object.entries(k).map(([n, t]) => [n, t.cpuUsPerReq])),
-      runs: { keepAlive: keepAlive.runs, newConnections: churn?.runs ?? null },
+      runs: { keepAlive: keepAlive.runs, newConnections: churn.runs },
     };
   } finally {
     for (const c of closers) await c();
@@ -247,8 +249,8 @@ function printTable(result) {
     console.log('');
   };
   table('keep-alive (wrk -t2 -c50)', result.keepAlive);
-  if (result.newConnections && typeof result.newConnections === 'object') table('a new connection per request', result.newConnections);
-  else if (result.newConnections) console.log(`cluster vs reuseport: ${result.newConnections}\n`);
+  table('a new connection per request', result.newConnections);
+  if (result.reusePort !== 'measured') console.log(`reuseport: ${result.reusePort}\n`);
   for (const [name, d] of Object.entries(result.workerDeaths)) {
     console.log(`${name}, ${d.kills} SIGKILLs under new connections: ${d.failed} failed (${d.hung} hung 3 s) of ${d.ok + d.failed}`);
   }

@@ -67,7 +67,7 @@ function hammer(host: string) {
 }
 
 // SO_REUSEPORT listeners need Node >= 22.12: on an older Node only cluster's round-robin is run.
-const balances = reusePortWorks() ? (['cluster', 'reuseport'] as const) : (['cluster'] as const);
+const balances = reusePortWorks() ? (['cluster', 'shared', 'reuseport'] as const) : (['cluster', 'shared'] as const);
 
 describe.each(balances)('two proxy workers in the data plane (%s)', (balance) => {
   beforeAll(async () => {

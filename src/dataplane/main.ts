@@ -1,11 +1,11 @@
 // The data plane process: `node dist/dataplane/main.js --data DIR --socket PATH
 // --host ADDR --http-port N [--https-port N|off] [--deny-egress CIDR]… [--proxy-workers N]
-// [--balance cluster|reuseport]`. Started (detached) by the first server of a data
+// [--balance cluster|shared|reuseport]`. Started (detached) by the first server of a data
 // folder; later servers find it through its socket. --balance is for measuring (the
 // server never passes it).
 import { parseArgs } from 'node:util';
 import { startDataplane } from './dataplane.js';
-import type { Balance } from './proxy-workers.js';
+import { BALANCES, type Balance } from './proxy-workers.js';
 import { defaultBalance, reusePortWorks } from './serving-proxy.js';
 
 const { values } = parseArgs({
@@ -27,8 +27,8 @@ if (!values.data || !values.socket || !values.host || values['http-port'] === un
 }
 const proxyWorkers = Number(values['proxy-workers']);
 const balance = (values.balance ?? defaultBalance()) as Balance;
-if (!Number.isInteger(proxyWorkers) || proxyWorkers < 1 || !['cluster', 'reuseport'].includes(balance) || (balance === 'reuseport' && !reusePortWorks())) {
-  process.stderr.write(`dataplane: --proxy-workers must be 1 or more and --balance cluster or reuseport (reuseport needs Node >= 22.12 on Linux, this is ${process.version})\n`);
+if (!Number.isInteger(proxyWorkers) || proxyWorkers < 1 || !BALANCES.includes(balance) || (balance === 'reuseport' && !reusePortWorks())) {
+  process.stderr.write(`dataplane: --proxy-workers must be 1 or more and --balance cluster, shared or reuseport (reuseport needs Node >= 22.12 on Linux, this is ${process.version})\n`);
   process.exit(2);
 }
 const log = (line: string) => process.stdout.write(`${new Date().toISOString()} dataplane: ${line}\n`);

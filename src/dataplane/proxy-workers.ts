@@ -11,8 +11,14 @@ import { AppRates, RouteRecord } from './route-record.js';
 import type { FromWorker, ToWorker, WorkerCall, WorkerStats } from './worker-protocol.js';
 import { PROXY_WORKER_FLAGS } from './worker-flags.js';
 
-/** How connections reach the workers: cluster's primary accepts and deals them round-robin, or each worker has its own SO_REUSEPORT listener. */
-export type Balance = 'cluster' | 'reuseport';
+/**
+ * How connections reach the workers. cluster: the primary accepts and deals them round-robin.
+ * shared: cluster gives every worker the primary's listening socket and each accepts from it
+ * (cluster's SCHED_NONE; nginx's model without reuseport). reuseport: each worker has its own
+ * SO_REUSEPORT listener.
+ */
+export type Balance = 'cluster' | 'shared' | 'reuseport';
+export const BALANCES: readonly Balance[] = ['cluster', 'shared', 'reuseport'];
 
 /** Route changes that resolve once every worker applied them. */
 export interface AppliedRoutes extends RouteControl {
@@ -146,9 +152,9 @@ export class ProxyWorkers {
     this.slots = Array.from({ length: o.count }, () => null);
     this.restarts = Array.from({ length: o.count }, () => 0);
     this.listen = { ...o.listen, reusePort: o.balance === 'reuseport' };
-    if (o.balance === 'cluster') {
-      // Before the first fork; round-robin is the default on Linux, said here so it stays so.
-      cluster.schedulingPolicy = cluster.SCHED_RR;
+    if (o.balance !== 'reuseport') {
+      // Before the first fork. Round-robin is Node's default on Linux; said here so it stays so.
+      cluster.schedulingPolicy = o.balance === 'shared' ? cluster.SCHED_NONE : cluster.SCHED_RR;
       cluster.setupPrimary({ exec: WORKER_MAIN, args: [], execArgv: [...PROXY_WORKER_FLAGS] });
     }
     this.routes = {
@@ -238,7 +244,7 @@ export class ProxyWorkers {
 
   private spawn(slot: number): Worker {
     let child: ChildProcess;
-    if (this.o.balance === 'cluster') {
+    if (this.o.balance !== 'reuseport') {
       const cw = cluster.fork();
       cw.on('error', () => {}); // cluster re-emits the process's errors here
       child = cw.process;

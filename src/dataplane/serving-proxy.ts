@@ -37,14 +37,15 @@ export async function startServingProxy(o: ProxyWorkersOptions): Promise<Serving
 }
 
 /**
- * SO_REUSEPORT listeners where Node has them (>= 22.12, Linux), else cluster's
- * round-robin. Measured where both work (docs/performance.md): the same with
- * keep-alive, but under cluster every new connection is accepted on the data
- * plane's one loop and handed over, which on a new connection per request cost
- * ~55 µs there and capped throughput; with reusePort the kernel spreads them.
+ * SO_REUSEPORT listeners where Node has them (>= 22.12, Linux), else one
+ * listening socket shared by the workers. Measured (docs/performance.md): the
+ * same with keep-alive, but under cluster's round-robin every new connection is
+ * accepted on the data plane's one loop and handed over, which on a new
+ * connection per request cost ~55–150 µs of its CPU each and capped throughput;
+ * with either of the others the workers accept for themselves.
  */
 export function defaultBalance(): Balance {
-  return reusePortWorks() ? 'reuseport' : 'cluster';
+  return reusePortWorks() ? 'reuseport' : 'shared';
 }
 
 /** Whether this Node can give each worker its own listener on one port. */

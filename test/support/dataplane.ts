@@ -11,6 +11,7 @@ import { DataplaneClient } from '../../src/dataplane/client.js';
 import type { ProxyWorkerInfo } from '../../src/dataplane/protocol.js';
 import type { AccessEntry } from '../../src/proxy/types.js';
 import { ROOT } from './platform.js';
+import type { Balance } from '../../src/dataplane/proxy-workers.js';
 
 export interface RunningDataplane {
   child: ChildProcess;
@@ -24,7 +25,7 @@ export interface RunningDataplane {
   stop(): Promise<void>;
 }
 
-export async function startDataplaneProcess(proxyWorkers: number, balance?: 'cluster' | 'reuseport'): Promise<RunningDataplane> {
+export async function startDataplaneProcess(proxyWorkers: number, balance?: Balance): Promise<RunningDataplane> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pxw-'));
   const socket = path.join(dir, 'dataplane.sock');
   const child = spawn(process.execPath, [
