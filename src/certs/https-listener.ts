@@ -4,8 +4,8 @@
 import type http from 'node:http';
 import http2 from 'node:http2';
 import type net from 'node:net';
-import type tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import type tls from 'node:tls';
 import { once } from 'node:events';
 import { H2Request, H2Response, TlsResponse } from './h2-adapter.js';
 import type { TlsIndex } from './tls-index.js';

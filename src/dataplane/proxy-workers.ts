@@ -153,7 +153,7 @@ export class ProxyWorkers {
     this.restarts = Array.from({ length: o.count }, () => 0);
     this.listen = { ...o.listen, reusePort: o.balance === 'reuseport' };
     if (o.balance !== 'reuseport') {
-      // Before the first fork. Round-robin is Node's default on Linux; said here so it stays so.
+      // Before the first fork: cluster reads the policy once. Round-robin is Node's default on Linux; said here so it stays so.
       cluster.schedulingPolicy = o.balance === 'shared' ? cluster.SCHED_NONE : cluster.SCHED_RR;
       cluster.setupPrimary({ exec: WORKER_MAIN, args: [], execArgv: [...PROXY_WORKER_FLAGS] });
     }
