@@ -66,7 +66,7 @@ function hammer(host: string) {
   };
 }
 
-// SO_REUSEPORT listeners need Node >= 22.12: on an older Node only cluster's round-robin is run.
+// Round-robin and the shared socket run on every Node; SO_REUSEPORT listeners need Node >= 22.12.
 const balances = reusePortWorks() ? (['cluster', 'shared', 'reuseport'] as const) : (['cluster', 'shared'] as const);
 
 describe.each(balances)('two proxy workers in the data plane (%s)', (balance) => {
