@@ -2,6 +2,9 @@ import http from 'node:http';
 import https from 'node:https';
 import { basicAuth, type CouchEndpoint } from './couch-url.js';
 
+/** Writes over a revision, read again this many times when another writer gets in between. */
+const REV_ATTEMPTS = 5;
+
 /** Why a call failed: the server did not answer, or answered with an error status. */
 export class CouchError extends Error {
   constructor(message: string, readonly code: 'UNREACHABLE' | 'HTTP', readonly status = 0) {
@@ -131,16 +134,31 @@ export class CouchClient {
 
   /** Writes a document whole, over its current revision if there is one. */
   async putDoc(db: string, id: string, doc: Record<string, unknown>): Promise<void> {
-    const current = await this.getDoc(db, id);
-    await this.ok('PUT', `/${encodeURIComponent(db)}/${encodeURIComponent(id)}`, current ? { ...doc, _rev: current._rev } : doc);
+    await this.overCurrentRev(db, id, (current) =>
+      this.ok('PUT', `/${encodeURIComponent(db)}/${encodeURIComponent(id)}`, current ? { ...doc, _rev: current._rev } : doc, [409]));
   }
 
   /** Deletes a document; false when there was none. */
   async deleteDoc(db: string, id: string): Promise<boolean> {
-    const current = await this.getDoc(db, id);
-    if (!current) return false;
-    await this.ok('DELETE', `/${encodeURIComponent(db)}/${encodeURIComponent(id)}?rev=${encodeURIComponent(current._rev)}`, undefined, [404]);
-    return true;
+    let existed = true;
+    await this.overCurrentRev(db, id, async (current) => {
+      existed = current !== null;
+      if (!current) return { status: 200, body: null };
+      return this.ok('DELETE', `/${encodeURIComponent(db)}/${encodeURIComponent(id)}?rev=${encodeURIComponent(current._rev)}`, undefined, [404, 409]);
+    });
+    return existed;
+  }
+
+  /**
+   * A write over the document's current revision, read again when another writer
+   * got in between (409): the replicator itself updates its _replicator documents.
+   */
+  private async overCurrentRev(db: string, id: string, write: (current: Record<string, any> | null) => Promise<CouchResponse>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const r = await write(await this.getDoc(db, id));
+      if (r.status !== 409) return;
+      if (attempt === REV_ATTEMPTS) throw new CouchError(`${this.endpoint.origin}: ${db}/${id} kept changing under ${REV_ATTEMPTS} writes (409 conflict each time)`, 'HTTP', 409);
+    }
   }
 
   close(): void {
