@@ -27,6 +27,22 @@ function describe(file: string, privateKey: string): HostKey {
   return { privateKey, publicKey: `${parsed.type} ${blob.toString('base64')}`, fingerprint: fingerprintOf(blob) };
 }
 
+/** Enough that a parsable key is certain: each try fails with probability 1/256. */
+const KEYGEN_TRIES = 16;
+
+/**
+ * ssh2 drops every leading zero byte of the public key when it converts a new
+ * ed25519 key (mscdex/ssh2#1513), so 1 key in 256 is written malformed and
+ * refused at the next start. Such a key is simply drawn again.
+ */
+export function generateEd25519(): { private: string; public: string } {
+  for (let i = 0; i < KEYGEN_TRIES; i++) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment: 'platformx host key' });
+    if (!(utils.parseKey(pair.private) instanceof Error) && !(utils.parseKey(pair.public) instanceof Error)) return pair;
+  }
+  throw new Error(`could not generate a usable ed25519 host key in ${KEYGEN_TRIES} tries`);
+}
+
 /** Loads the host key at `file`, creating an ed25519 key (mode 0600) the first time. */
 export function loadOrCreateHostKey(file: string): HostKey {
   try {
@@ -38,7 +54,7 @@ export function loadOrCreateHostKey(file: string): HostKey {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const pair = utils.generateKeyPairSync('ed25519', { comment: 'platformx host key' });
+  const pair = generateEd25519();
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = fs.openSync(tmp, 'wx', 0o600);
   try {
