@@ -183,20 +183,19 @@ describe.each(balances)('two proxy workers in the data plane (%s)', (balance) =>
     await sleep(500);
     const [victim, other] = await dp.workers();
     expect(victim!.connections! + other!.connections!).toBe(8);
-    const t0 = performance.now();
     process.kill(victim!.pid!, 'SIGKILL');
     killed = true;
     const replaced = await waitFor(async () => {
       const w = (await dp.workers())[0]!;
       return w.pid !== victim!.pid && w.state === 'serving' && w;
     }, 5000, 'a new worker 1');
-    const replacedMs = performance.now() - t0;
     await sleep(300);
     running = false;
     await Promise.all(runs);
     for (const l of lanes) l.agent.destroy();
 
-    expect(replacedMs).toBeLessThan(2000);
+    // At once, not after the crash-loop delay (how fast a process starts is the bench's business, not this test's).
+    expect(dp.output()).toMatch(/proxy worker 1 \(pid \d+\) exited \(SIGKILL\); replacing it$/m);
     expect(replaced.restarts).toBe(1);
     const failed = lanes.filter((l) => l.failed);
     // Only the killed worker's own connections failed; every other went on answering.
@@ -210,7 +209,6 @@ describe.each(balances)('two proxy workers in the data plane (%s)', (balance) =>
     // A replacement runs with the proxy's V8 flags, as the first workers do.
     for (const w of [fresh, other!]) expect(fs.readFileSync(`/proc/${w.pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining([...PROXY_WORKER_FLAGS]));
     expect(fresh.requests).toBeGreaterThan(0);
-    expect(dp.output()).toMatch(/proxy worker 1 \(pid \d+\) exited \(SIGKILL\); replacing it/);
   });
 });
 
