@@ -88,6 +88,15 @@ function describeProcess(pid: number): string {
   }
 }
 
+/** The process's command name, '' once it is gone. */
+function comm(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -164,7 +173,12 @@ describe.runIf(isRoot)('a server killed at any moment, as root', () => {
     const left = runner.cgroups.create('orphan', 'web', LIMITS, false);
     const planted = spawn('/bin/sh', ['-c', 'for f; do echo $$ > "$f"; done; setsid sleep 1000 & (sleep 1000 &) ; exec sleep 1000', 'plant', ...left.procs], { detached: true, stdio: 'ignore' });
     strays.push(planted);
-    await until('the planted processes to run', () => scopeProcesses().length >= 3);
+    // All three sleeps, and nothing else: the subshell that starts one exits by itself, and a
+    // snapshot taken while it lives would count a process the sweep never finds.
+    await until('the planted processes to run', () => {
+      const now = scopeProcesses();
+      return now.length === 3 && now.every((pid) => comm(pid) === 'sleep');
+    });
     const leftovers = scopeProcesses();
     // A re-adopted process the caller keeps, in a group of its own.
     const keptGroup = runner.cgroups.create('orphan', 'web', LIMITS, false);
