@@ -40,7 +40,7 @@ export interface ProxyWorkersOptions {
 const APPLY_TIMEOUT_MS = 5000;
 const STATS_TIMEOUT_MS = 1000;
 /** A worker that dies this soon after starting is replaced after RESPAWN_DELAY_MS, not at once (no crash loop). */
-const QUICK_DEATH_MS = 2000;
+export const QUICK_DEATH_MS = 2000;
 const RESPAWN_DELAY_MS = 1000;
 const STOP_GRACE_MS = 3000;
 
