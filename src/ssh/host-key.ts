@@ -32,8 +32,9 @@ const KEYGEN_TRIES = 16;
 
 /**
  * ssh2 drops every leading zero byte of the public key when it converts a new
- * ed25519 key (mscdex/ssh2#1513), so 1 key in 256 is written malformed and
- * refused at the next start. Such a key is simply drawn again.
+ * ed25519 key (mscdex/ssh2#1513), so about 1 key in 256 comes out malformed,
+ * and the server would refuse it at once and at every start after. Such a key
+ * is simply drawn again.
  */
 export function generateEd25519(): { private: string; public: string } {
   for (let i = 0; i < KEYGEN_TRIES; i++) {
