@@ -24,17 +24,21 @@ export class AcmeFailure extends Error {
 /** The HTTP-01 answers currently expected by the CA: token → host and key authorization. */
 export class ChallengeTokens {
   private readonly tokens = new Map<string, { host: string; keyAuthorization: string }>();
-  /** Told of each change (the server forwards tokens to the data plane, whose proxy answers them). */
-  onChange: ((token: string, entry: { host: string; keyAuthorization: string } | null) => void) | null = null;
+  /**
+   * Told of each change (the server forwards tokens to the data plane, whose proxy answers
+   * them); resolves once every proxy process has it.
+   */
+  onChange: ((token: string, entry: { host: string; keyAuthorization: string } | null) => void | Promise<void>) | null = null;
 
-  add(token: string, host: string, keyAuthorization: string): void {
+  /** Resolves once the token is answered: the CA is told to check only after that. */
+  add(token: string, host: string, keyAuthorization: string): void | Promise<void> {
     this.tokens.set(token, { host, keyAuthorization });
-    this.onChange?.(token, { host, keyAuthorization });
+    return this.onChange?.(token, { host, keyAuthorization });
   }
 
-  remove(token: string): void {
+  remove(token: string): void | Promise<void> {
     this.tokens.delete(token);
-    this.onChange?.(token, null);
+    return this.onChange?.(token, null);
   }
 
   /** The key authorization for token when it was issued for host, else null. */
@@ -99,7 +103,14 @@ export class AcmeIssuer {
         // Its own pre-check would dial the domain from here first: the CA's check is the one that counts.
         skipChallengeVerification: true,
         challengePriority: ['http-01'],
-        challengeCreateFn: async (_authz, challenge, keyAuthorization) => this.o.tokens.add(challenge.token, host, keyAuthorization),
+        // Awaited: with proxy workers the CA's request may reach any of them, and each must have the token first.
+        challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
+          try {
+            await this.o.tokens.add(challenge.token, host, keyAuthorization);
+          } catch (err) {
+            throw new AcmeFailure('failed', `the proxy could not take the challenge token: ${oneLine((err as Error).message)}`);
+          }
+        },
         challengeRemoveFn: async (_authz, challenge) => this.o.tokens.remove(challenge.token),
       });
       this.saveAccountUrl(client.getAccountUrl());

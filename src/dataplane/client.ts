@@ -125,7 +125,7 @@ export class DataplaneClient extends EventEmitter<DataplaneEvents> implements Pr
    * Resolves to the HTTPS port.
    */
   async serveTls(certs: { index: TlsIndex; tokens: ChallengeTokens }): Promise<number | null> {
-    certs.tokens.onChange = (token, entry) => void this.call({ op: 'acmeToken', token, entry }).catch(() => {});
+    certs.tokens.onChange = (token, entry) => this.call({ op: 'acmeToken', token, entry }).then(() => undefined);
     const send = (state: TlsState) => this.call(tlsMessage(state)) as Promise<{ httpsPort: number | null }>;
     // Changes in one turn of the event loop (many apps' hosts at a boot) go out as their last state, once.
     let latest: TlsState | null = null;
