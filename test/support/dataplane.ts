@@ -95,3 +95,22 @@ export async function backend(name: string): Promise<Backend> {
   b.port = (server.address() as AddressInfo).port;
   return b;
 }
+
+/**
+ * Sends `request` one at a time until every worker has served more than in `before`, reading the
+ * counts every `every` requests, at most `max` requests; returns how many each served since.
+ * One at a time: on a shared socket the worker that wakes first accepts a whole burst, and
+ * reusePort's hash can put a few connections all on one worker.
+ */
+export async function servedByEach(
+  workers: () => Promise<Array<{ requests: number | null }>>, before: Array<{ requests: number | null }>,
+  request: () => Promise<void>, o: { every?: number; max?: number } = {},
+): Promise<number[]> {
+  const every = o.every ?? 1;
+  const max = o.max ?? 200;
+  for (let sent = 0; ; sent += every) {
+    const served = (await workers()).map((w, i) => (w.requests ?? 0) - (before[i]?.requests ?? 0));
+    if (served.every((n) => n > 0) || sent >= max) return served;
+    for (let i = 0; i < every; i++) await request();
+  }
+}
