@@ -158,9 +158,9 @@ describe.runIf(isRoot)('a server killed at any moment, as root', () => {
       await new Promise((r) => setTimeout(r, 500));
       // A step that outlived it ends by itself (see death-signal.ts); under load that was seen to
       // take longer than the 500 ms (a bubblewrap left with parent 1). One that never ends fails below.
-      for (const end = Date.now() + 5000; (scopeProcesses().length || appUserProcesses().length) && Date.now() < end;) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await until('the leftovers to end', () => !scopeProcesses().length && !appUserProcesses().length).catch(() => {
+        // The expectations below name what stayed.
+      });
       expect(scopeProcesses().map(describeProcess), `killed ${delay} ms after spawn`).toEqual([]);
       expect(appUserProcesses().map(describeProcess), `killed ${delay} ms after spawn`).toEqual([]);
       // Killed before the chain could check its parent: the app never even began.

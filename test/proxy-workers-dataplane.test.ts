@@ -217,7 +217,7 @@ describe.each(balances)('two proxy workers in the data plane (%s)', (balance) =>
     expect(bodies).toEqual(Array(40).fill('a'));
     // And some of them by the new worker. One at a time: on a shared socket the worker that wakes
     // first accepts a whole burst, so the 40 above may all have gone to the other.
-    for (let i = 0; i < 200 && (await dp.workers())[0]!.requests === 0; i++) expect((await get(dp.port, host)).body).toBe('a');
+    await servedByEach(async () => (await dp.workers()).slice(0, 1), [{ requests: 0 }], async () => expect((await get(dp.port, host)).body).toBe('a'));
     const fresh = (await dp.workers())[0]!;
     expect(fresh.pid).toBe(replaced.pid);
     // A replacement runs with the proxy's V8 flags, as the first workers do.
